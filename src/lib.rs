@@ -1,5 +1,19 @@
 //! kqlc: Microsoft Sentinel KQL detections to Sigma, Splunk SPL and Elastic ES|QL.
 //!
-//! See `ARCHITECTURE.md` for the stages and the modules that implement them.
+//! Data flows one way through the stages; each is a public function taking the previous
+//! stage's value (see `ARCHITECTURE.md`):
+//!
+//! | stage | input | output | module |
+//! |---|---|---|---|
+//! | load | rule file | [`load::Rule`] | [`load`] |
+//! | parse | query text | [`syntax::ast::Query`] | [`syntax`] |
 
+pub mod cli;
+pub mod diag;
+pub mod load;
 pub mod syntax;
+
+/// Parses a rule's query; a syntax error becomes a diagnostic placed in the rule's file.
+pub fn parse_rule(rule: &load::Rule) -> Result<syntax::ast::Query, diag::Diagnostic> {
+    syntax::parse(&rule.query).map_err(|e| diag::Diagnostic::from_syntax(&e, rule))
+}

@@ -56,7 +56,10 @@ pub enum Statement {
     /// `set name [= value]` (a request property).
     Set(SetOption),
     /// `declare query_parameters(name:type [= default], ...)`.
-    DeclareQueryParameters { params: Vec<Param>, span: Span },
+    DeclareQueryParameters {
+        params: Vec<Param>,
+        span: Span,
+    },
     /// A tabular (or scalar) expression whose result the query returns.
     Expr(Expr),
 }
@@ -99,11 +102,15 @@ pub struct Param {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ParamType {
-    Scalar { ty: ScalarType },
+    Scalar {
+        ty: ScalarType,
+    },
     /// `(*)`: any table.
     AnyTable,
     /// `(Col:type, ...)`: a table with at least these columns.
-    Table { columns: Vec<ColumnDecl> },
+    Table {
+        columns: Vec<ColumnDecl>,
+    },
 }
 
 /// `Name:type` in a schema (datatable, externaldata, parse-kv, tabular parameters).
@@ -377,9 +384,9 @@ pub enum Literal {
     Int {
         value: i32,
     },
-    /// `1.5`, `1e3`, `real(...)`; kept as f64.
+    /// `1.5`, `1e3`, `real(...)`.
     Real {
-        value: f64,
+        value: Real,
     },
     /// `decimal(...)`, kept as written.
     Decimal {
@@ -408,6 +415,18 @@ pub enum Literal {
     Type {
         ty: ScalarType,
     },
+}
+
+/// A real number. Equal to itself even when NaN, so that trees holding `real(nan)`
+/// compare equal.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(transparent)]
+pub struct Real(pub f64);
+
+impl PartialEq for Real {
+    fn eq(&self, other: &Real) -> bool {
+        self.0 == other.0 || self.0.to_bits() == other.0.to_bits()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -507,10 +526,7 @@ pub enum ParsePart {
     /// `*`: skip.
     Skip,
     /// `Column[:type]`: capture.
-    Capture {
-        name: Ident,
-        ty: Option<ScalarType>,
-    },
+    Capture { name: Ident, ty: Option<ScalarType> },
 }
 
 /// One level of `top-nested`.
@@ -569,14 +585,28 @@ pub struct ScanStep {
 #[serde(tag = "operator", rename_all = "snake_case")]
 pub enum OperatorKind {
     /// `where` / `filter`.
-    Where { predicate: Expr },
-    Extend { columns: Vec<Assignment> },
-    Project { columns: Vec<Assignment> },
-    ProjectAway { columns: Vec<ColumnPattern> },
-    ProjectKeep { columns: Vec<ColumnPattern> },
+    Where {
+        predicate: Expr,
+    },
+    Extend {
+        columns: Vec<Assignment>,
+    },
+    Project {
+        columns: Vec<Assignment>,
+    },
+    ProjectAway {
+        columns: Vec<ColumnPattern>,
+    },
+    ProjectKeep {
+        columns: Vec<ColumnPattern>,
+    },
     /// `project-rename New = Old, ...` (Kusto's syntax admits any assignment here).
-    ProjectRename { renames: Vec<Assignment> },
-    ProjectReorder { columns: Vec<(ColumnPattern, Option<SortOrder>)> },
+    ProjectRename {
+        renames: Vec<Assignment>,
+    },
+    ProjectReorder {
+        columns: Vec<(ColumnPattern, Option<SortOrder>)>,
+    },
     Summarize {
         options: Vec<OperatorOption>,
         aggregates: Vec<Assignment>,
@@ -633,17 +663,25 @@ pub enum OperatorKind {
         by: Option<Expr>,
     },
     /// `take` / `limit`.
-    Take { count: Expr },
+    Take {
+        count: Expr,
+    },
     /// `sort` / `order`.
-    Sort { keys: Vec<SortKey> },
+    Sort {
+        keys: Vec<SortKey>,
+    },
     /// `distinct a, b` or `distinct *` (an empty list).
-    Distinct { columns: Vec<Assignment> },
+    Distinct {
+        columns: Vec<Assignment>,
+    },
     Count,
     As {
         options: Vec<OperatorOption>,
         name: Ident,
     },
-    Serialize { columns: Vec<Assignment> },
+    Serialize {
+        columns: Vec<Assignment>,
+    },
     MakeSeries {
         options: Vec<OperatorOption>,
         aggregates: Vec<SeriesAggregate>,
@@ -657,14 +695,21 @@ pub enum OperatorKind {
         /// `: (Col:type, ...)`: the declared output schema.
         schema: Option<Vec<ColumnDecl>>,
     },
-    Invoke { function: Expr },
+    Invoke {
+        function: Expr,
+    },
     Render {
         chart: Ident,
         with: Vec<OperatorOption>,
     },
     GetSchema,
-    Sample { count: Expr },
-    SampleDistinct { count: Expr, of: Expr },
+    Sample {
+        count: Expr,
+    },
+    SampleDistinct {
+        count: Expr,
+        of: Expr,
+    },
     Search {
         options: Vec<OperatorOption>,
         tables: Vec<Expr>,
@@ -681,8 +726,13 @@ pub enum OperatorKind {
         by: Expr,
         with: Vec<OperatorOption>,
     },
-    Fork { branches: Vec<Expr> },
-    Facet { by: Vec<Ident>, with: Option<Box<Expr>> },
+    Fork {
+        branches: Vec<Expr>,
+    },
+    Facet {
+        by: Vec<Ident>,
+        with: Option<Box<Expr>>,
+    },
     Partition {
         options: Vec<OperatorOption>,
         by: Ident,
@@ -710,5 +760,7 @@ pub enum OperatorKind {
         to: Expr,
         step: Expr,
     },
-    Print { columns: Vec<Assignment> },
+    Print {
+        columns: Vec<Assignment>,
+    },
 }

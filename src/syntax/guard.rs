@@ -62,9 +62,7 @@ pub fn check(text: &str) -> Result<(), SyntaxError> {
                     return Err(SyntaxError {
                         kind: SyntaxErrorKind::TooDeep,
                         span: Span::new(i, i + 1),
-                        message: format!(
-                            "brackets nest more than {MAX_BRACKET_DEPTH} levels deep"
-                        ),
+                        message: format!("brackets nest more than {MAX_BRACKET_DEPTH} levels deep"),
                         expected: vec![],
                     });
                 }

@@ -20,9 +20,58 @@ type Result<T> = std::result::Result<T, SyntaxError>;
 
 /// Parses query text that already passed [`super::guard::check`].
 pub(super) fn parse_checked(text: &str) -> Result<Query> {
-    let mut pairs = KqlGrammar::parse(Rule::query, text).map_err(|e| from_pest_error(text, e))?;
-    let query = pairs.next().expect("the query rule always yields one pair");
-    Builder { text }.query(query)
+    match KqlGrammar::parse(Rule::query, text) {
+        Ok(mut pairs) => {
+            let query = pairs.next().expect("the query rule always yields one pair");
+            Builder { text }.query(query)
+        }
+        Err(basic) => Err(from_pest_error(text, basic, detailed_attempts(text))),
+    }
+}
+
+const STRUCTURAL_TOKENS: &[&str] = &[")", "]", "}", ",", "|", ";", "=", "..", ":", "=>"];
+
+/// Parses again with pest's attempt tracking on, which also names the literal tokens
+/// (`)`, `,`) that were expected; returns the farthest position reached and what was
+/// expected there. Only failing queries pay for it. The switch is global, so parses
+/// running at the same time on other threads may see it: they get slower, never wrong.
+fn detailed_attempts(text: &str) -> Option<(usize, Vec<String>)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    pest::set_error_detail(true);
+    let attempts = KqlGrammar::parse(Rule::query, text)
+        .err()
+        .and_then(|e| e.parse_attempts());
+    if IN_FLIGHT.fetch_sub(1, Ordering::SeqCst) == 1 {
+        pest::set_error_detail(false);
+    }
+    let attempts = attempts?;
+    let mut words = vec![];
+    for stack in attempts.call_stacks() {
+        // pest does not export the attempt type; its Debug form is `Rule(name)` or `Token`.
+        let deepest = format!("{:?}", stack.deepest);
+        let rule = deepest
+            .strip_prefix("Rule(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|name| {
+                Rule::all_rules()
+                    .iter()
+                    .copied()
+                    .find(|r| format!("{r:?}") == name)
+            })
+            .or(stack.parent);
+        words.extend(rule.and_then(describe_rule).map(String::from));
+    }
+    for token in attempts.expected_tokens() {
+        // Only punctuation that closes or separates says something a user can act on;
+        // tokens inside literals and look-ahead guards do not.
+        let token = token.to_string();
+        if STRUCTURAL_TOKENS.contains(&token.as_str()) {
+            words.push(format!("`{token}`"));
+        }
+    }
+    Some((attempts.max_position, words))
 }
 
 /// Whether `name` can be written bare (a word that is not a keyword).
@@ -32,7 +81,9 @@ pub(super) fn is_plain_name(name: &str) -> bool {
         .and_then(|mut pairs| pairs.next())
         .is_some_and(|p| {
             p.as_str().len() == name.len()
-                && p.into_inner().next().is_some_and(|inner| inner.as_rule() == Rule::word)
+                && p.into_inner()
+                    .next()
+                    .is_some_and(|inner| inner.as_rule() == Rule::word)
         })
 }
 
@@ -52,22 +103,50 @@ fn matches_whole(rule: Rule, text: &str) -> bool {
 // Errors
 // ---------------------------------------------------------------------------------
 
-fn from_pest_error(text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
-    let offset = match err.location {
+fn from_pest_error(
+    text: &str,
+    err: pest::error::Error<Rule>,
+    attempts: Option<(usize, Vec<String>)>,
+) -> SyntaxError {
+    let mut offset = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let (expected, unexpected) = match &err.variant {
-        pest::error::ErrorVariant::ParsingError {
-            positives,
-            negatives,
-        } => (positives.clone(), negatives.clone()),
-        pest::error::ErrorVariant::CustomError { .. } => (vec![], vec![]),
+    let mut words: Vec<String> = vec![];
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        words.extend(
+            positives
+                .iter()
+                .filter_map(|r| describe_rule(*r))
+                .map(String::from),
+        );
+    }
+    // A position inside a word (`wher|e`) is where a keyword test gave up, not where the
+    // user went wrong.
+    let inside_word = |p: usize| {
+        let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        is_word(text[..p.min(text.len())].chars().next_back())
+            && is_word(text[p.min(text.len())..].chars().next())
     };
-    let mut words: Vec<&'static str> = expected.iter().filter_map(|r| describe_rule(*r)).collect();
-    words.sort_unstable();
-    words.dedup();
-    let _ = unexpected;
+    if let Some((position, detailed)) = attempts.filter(|(p, _)| *p >= offset && !inside_word(*p)) {
+        if position > offset {
+            words.clear();
+            offset = position;
+        }
+        words.extend(detailed);
+    }
+    let mut words = simplify_expected(words);
+    // After a complete operand, what could come is an operator, not a new expression.
+    if ends_operand(&text[..offset]) {
+        for w in &mut words {
+            if w == "an expression" {
+                *w = "an operator".to_string();
+            }
+        }
+    }
+    if words.is_empty() && text[..offset].trim_end().ends_with('|') {
+        words.push("a query operator such as `where`".to_string());
+    }
     let found = describe_found(text, offset);
     let end = (offset + found.1).min(text.len());
     let message = if words.is_empty() {
@@ -79,14 +158,109 @@ fn from_pest_error(text: &str, err: pest::error::Error<Rule>) -> SyntaxError {
         kind: SyntaxErrorKind::Unexpected,
         span: Span::new(offset, end.max(offset)),
         message,
-        expected: words.iter().map(|w| w.to_string()).collect(),
+        expected: words,
     }
 }
 
-fn join_alternatives(words: &[&str]) -> String {
+/// Sorts and deduplicates, and says "an expression" instead of listing what may start one.
+fn simplify_expected(mut words: Vec<String>) -> Vec<String> {
+    const EXPRESSION_STARTS: &[&str] = &[
+        "`(`",
+        "`*`",
+        "`true` or `false`",
+        "a name",
+        "a string literal",
+        "a number",
+        "a function call",
+        "`-`",
+        "`+`",
+        "`{`",
+        "`@`",
+        "`h`",
+        "`H`",
+        "`'`",
+        "`\"`",
+        "`datetime`",
+        "`dynamic`",
+        "`typeof`",
+        "a timespan such as `1h`",
+    ];
+    let starts_expression = words
+        .iter()
+        .any(|w| EXPRESSION_STARTS.contains(&w.as_str()));
+    if starts_expression {
+        words.retain(|w| !EXPRESSION_STARTS.contains(&w.as_str()));
+        words.push("an expression".to_string());
+    }
+    let names_a_column = words.iter().any(|w| w.starts_with("a column"));
+    if names_a_column {
+        words.retain(|w| w != "an expression");
+    }
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Whether `before` ends with a complete operand (`x`, `1`, `')'`, `"s"`), not with an
+/// operator or a keyword that needs an expression after it.
+fn ends_operand(before: &str) -> bool {
+    const NEEDS_EXPRESSION: &[&str] = &[
+        "where",
+        "filter",
+        "extend",
+        "project",
+        "take",
+        "limit",
+        "by",
+        "on",
+        "of",
+        "with",
+        "to",
+        "from",
+        "step",
+        "and",
+        "or",
+        "in",
+        "has",
+        "contains",
+        "startswith",
+        "endswith",
+        "let",
+        "print",
+        "summarize",
+        "top",
+        "sample",
+        "distinct",
+        "as",
+        "between",
+        "regex",
+        "like",
+    ];
+    let trimmed = before.trim_end();
+    let Some(last) = trimmed.chars().next_back() else {
+        return false;
+    };
+    if matches!(last, ')' | ']' | '"' | '\'' | '}') {
+        return true;
+    }
+    if last.is_alphanumeric() || last == '_' {
+        let word: String = trimmed
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return !NEEDS_EXPRESSION.contains(&word.as_str()) && !word.contains('-');
+    }
+    false
+}
+
+fn join_alternatives(words: &[String]) -> String {
     match words {
         [] => String::new(),
-        [one] => one.to_string(),
+        [one] => one.clone(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     }
 }
@@ -119,12 +293,47 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::EOI => "the end of the query",
         Rule::statement | Rule::expr_stmt => "a statement",
         Rule::let_stmt | Rule::kw_let => "`let`",
-        Rule::pipe_expr | Rule::scalar_expr | Rule::postfix_expr => {
-            "an expression"
-        }
+        Rule::pipe_expr | Rule::scalar_expr | Rule::postfix_expr => "an expression",
         Rule::tabular_op | Rule::op_chain => "a query operator such as `where`",
+        Rule::where_op
+        | Rule::extend_op
+        | Rule::project_op
+        | Rule::project_away_op
+        | Rule::project_keep_op
+        | Rule::project_rename_op
+        | Rule::project_reorder_op
+        | Rule::summarize_op
+        | Rule::join_op
+        | Rule::lookup_op
+        | Rule::mv_expand_op
+        | Rule::mv_apply_op
+        | Rule::parse_op
+        | Rule::parse_where_op
+        | Rule::parse_kv_op
+        | Rule::top_op
+        | Rule::top_nested_op
+        | Rule::top_hitters_op
+        | Rule::take_op
+        | Rule::sort_op
+        | Rule::distinct_op
+        | Rule::count_op
+        | Rule::as_op
+        | Rule::serialize_op
+        | Rule::make_series_op
+        | Rule::invoke_op
+        | Rule::render_op
+        | Rule::getschema_op
+        | Rule::sample_op
+        | Rule::sample_distinct_op
+        | Rule::reduce_op
+        | Rule::fork_op
+        | Rule::facet_op
+        | Rule::partition_op
+        | Rule::consume_op
+        | Rule::scan_op => "a query operator such as `where`",
         Rule::binary_op | Rule::string_op => "an operator",
-        Rule::list_op | Rule::list_tail => "`in`",
+        Rule::list_op => "`in`",
+        Rule::list_tail => "a list in brackets `(...)`",
         Rule::between_op | Rule::between_tail => "`between`",
         Rule::ident => "a name",
         Rule::word => "a name",
@@ -138,10 +347,13 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::sort_key => "a sort column",
         Rule::sort_order => "`asc` or `desc`",
         Rule::nulls_position => "`nulls first` or `nulls last`",
-        Rule::hint_options | Rule::join_options | Rule::union_options | Rule::expand_options
-        | Rule::parse_options | Rule::search_options | Rule::consume_options => {
-            "an option such as `kind=inner`"
-        }
+        Rule::hint_options
+        | Rule::join_options
+        | Rule::union_options
+        | Rule::expand_options
+        | Rule::parse_options
+        | Rule::search_options
+        | Rule::consume_options => "an option such as `kind=inner`",
         Rule::join_on => "`on`",
         Rule::join_key => "a join key (`Column` or `$left.A == $right.B`)",
         Rule::by_clause | Rule::kw_by => "`by`",
@@ -538,7 +750,11 @@ impl<'t> Builder<'t> {
     }
 
     fn join_condition(&self, pair: Pair<'_, Rule>) -> Result<JoinCondition> {
-        if let Some(predicate) = pair.clone().into_inner().find(|p| p.as_rule() == Rule::scalar_expr) {
+        if let Some(predicate) = pair
+            .clone()
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::scalar_expr)
+        {
             return Ok(JoinCondition::Where {
                 predicate: self.scalar_expr(predicate)?,
             });
@@ -676,9 +892,13 @@ impl<'t> Builder<'t> {
                     match p.as_rule() {
                         Rule::expand_item => items.push(self.expand_item(p)?),
                         Rule::limit_clause => {
-                            limit = Some(self.scalar_expr(
-                                p.into_inner().find(|q| q.as_rule() == Rule::scalar_expr).unwrap(),
-                            )?)
+                            limit = Some(
+                                self.scalar_expr(
+                                    p.into_inner()
+                                        .find(|q| q.as_rule() == Rule::scalar_expr)
+                                        .unwrap(),
+                                )?,
+                            )
                         }
                         Rule::sub_query => on = Some(Box::new(self.sub_query(p)?)),
                         r => unreachable!("mv-expand part {r:?}"),
@@ -1003,9 +1223,7 @@ impl<'t> Builder<'t> {
         let mut order = None;
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::top_count => {
-                    count = Some(self.scalar_expr(p.into_inner().next().unwrap())?)
-                }
+                Rule::top_count => count = Some(self.scalar_expr(p.into_inner().next().unwrap())?),
                 Rule::assignment => assignments.push(self.assignment(p)?),
                 Rule::top_others => {
                     let e = p.into_inner().find(|q| q.as_rule() == Rule::scalar_expr);
@@ -1347,26 +1565,33 @@ impl<'t> Builder<'t> {
                     .map_err(|_| invalid_literal(span, format!("`{text}` does not fit a long")))?,
             },
             Rule::hex_long => Literal::Long {
-                value: i64::from_str_radix(&text[2..], 16).map_err(|_| {
-                    invalid_literal(span, format!("`{text}` does not fit a long"))
-                })?,
+                value: i64::from_str_radix(&text[2..], 16)
+                    .map_err(|_| invalid_literal(span, format!("`{text}` does not fit a long")))?,
             },
             Rule::real => Literal::Real {
-                value: text
-                    .parse()
-                    .map_err(|_| invalid_literal(span, format!("`{text}` is not a number")))?,
+                value: Real(
+                    text.parse()
+                        .map_err(|_| invalid_literal(span, format!("`{text}` is not a number")))?,
+                ),
             },
             Rule::timespan => {
                 let mut inner = pair.into_inner();
                 let number = inner.next().unwrap().as_str();
                 let unit = inner.next().unwrap().as_str();
                 Literal::TimeSpan {
-                    ticks: timespan_ticks(number, unit)
-                        .ok_or_else(|| invalid_literal(span, format!("`{text}` is too long a timespan")))?,
+                    ticks: timespan_ticks(number, unit).ok_or_else(|| {
+                        invalid_literal(span, format!("`{text}` is too long a timespan"))
+                    })?,
                 }
             }
             Rule::datetime_lit | Rule::guid_lit | Rule::timespan_lit => {
-                let raw = pair.into_inner().next().unwrap().as_str().trim().to_string();
+                let raw = pair
+                    .into_inner()
+                    .next()
+                    .unwrap()
+                    .as_str()
+                    .trim()
+                    .to_string();
                 let is_null = raw == "null";
                 match rule_literal_type(text) {
                     ScalarType::DateTime if is_null => Literal::Null {
@@ -1468,8 +1693,16 @@ impl<'t> Builder<'t> {
                 _ => text,
             };
             decode_string_part(body, &mut value).map_err(|offset| {
-                let at = part.as_span().start() + offset;
-                invalid_literal(Span::new(at, at + 1), "invalid escape sequence".to_string())
+                // `offset` is the backslash's position within `body`.
+                let at = part.as_span().start() + (text.len() - body.len()) + offset;
+                let escape: String = body[offset..].chars().take(2).collect();
+                invalid_literal(
+                    Span::new(at, at + escape.len()),
+                    format!(
+                        "invalid escape sequence `{escape}` (write `\\\\{}` for a backslash, or use a verbatim string @\"...\")",
+                        &escape[1..]
+                    ),
+                )
             })?;
         }
         Ok(StringLit { value, obfuscated })
@@ -1615,7 +1848,83 @@ pub(super) fn string_op(word: &str) -> StringOp {
 
 /// Keyword tokens are pairs of their own; builders skip them.
 fn is_keyword_rule(rule: Rule) -> bool {
-    matches!(rule, Rule::kw_and | Rule::kw_as | Rule::kw_asc | Rule::kw_by | Rule::kw_consume | Rule::kw_count | Rule::kw_datatable | Rule::kw_declare | Rule::kw_default | Rule::kw_desc | Rule::kw_distinct | Rule::kw_dynamic | Rule::kw_evaluate | Rule::kw_extend | Rule::kw_externaldata | Rule::kw_facet | Rule::kw_filter | Rule::kw_find | Rule::kw_first | Rule::kw_fork | Rule::kw_from | Rule::kw_getschema | Rule::kw_in | Rule::kw_invoke | Rule::kw_join | Rule::kw_last | Rule::kw_let | Rule::kw_limit | Rule::kw_lookup | Rule::kw_make_series | Rule::kw_mv_apply | Rule::kw_mv_expand | Rule::kw_mvexpand | Rule::kw_null | Rule::kw_nulls | Rule::kw_of | Rule::kw_on | Rule::kw_or | Rule::kw_order | Rule::kw_others | Rule::kw_parse | Rule::kw_parse_kv | Rule::kw_parse_where | Rule::kw_partition | Rule::kw_print | Rule::kw_project | Rule::kw_project_away | Rule::kw_project_keep | Rule::kw_project_rename | Rule::kw_project_reorder | Rule::kw_project_smart | Rule::kw_query_parameters | Rule::kw_range | Rule::kw_reduce | Rule::kw_render | Rule::kw_sample | Rule::kw_sample_distinct | Rule::kw_scan | Rule::kw_search | Rule::kw_serialize | Rule::kw_set | Rule::kw_sort | Rule::kw_step | Rule::kw_summarize | Rule::kw_take | Rule::kw_to | Rule::kw_top | Rule::kw_top_hitters | Rule::kw_top_nested | Rule::kw_typeof | Rule::kw_union | Rule::kw_view | Rule::kw_where | Rule::kw_with)
+    matches!(
+        rule,
+        Rule::kw_and
+            | Rule::kw_as
+            | Rule::kw_asc
+            | Rule::kw_by
+            | Rule::kw_consume
+            | Rule::kw_count
+            | Rule::kw_datatable
+            | Rule::kw_declare
+            | Rule::kw_default
+            | Rule::kw_desc
+            | Rule::kw_distinct
+            | Rule::kw_dynamic
+            | Rule::kw_evaluate
+            | Rule::kw_extend
+            | Rule::kw_externaldata
+            | Rule::kw_facet
+            | Rule::kw_filter
+            | Rule::kw_find
+            | Rule::kw_first
+            | Rule::kw_fork
+            | Rule::kw_from
+            | Rule::kw_getschema
+            | Rule::kw_in
+            | Rule::kw_invoke
+            | Rule::kw_join
+            | Rule::kw_last
+            | Rule::kw_let
+            | Rule::kw_limit
+            | Rule::kw_lookup
+            | Rule::kw_make_series
+            | Rule::kw_mv_apply
+            | Rule::kw_mv_expand
+            | Rule::kw_mvexpand
+            | Rule::kw_null
+            | Rule::kw_nulls
+            | Rule::kw_of
+            | Rule::kw_on
+            | Rule::kw_or
+            | Rule::kw_order
+            | Rule::kw_others
+            | Rule::kw_parse
+            | Rule::kw_parse_kv
+            | Rule::kw_parse_where
+            | Rule::kw_partition
+            | Rule::kw_print
+            | Rule::kw_project
+            | Rule::kw_project_away
+            | Rule::kw_project_keep
+            | Rule::kw_project_rename
+            | Rule::kw_project_reorder
+            | Rule::kw_project_smart
+            | Rule::kw_query_parameters
+            | Rule::kw_range
+            | Rule::kw_reduce
+            | Rule::kw_render
+            | Rule::kw_sample
+            | Rule::kw_sample_distinct
+            | Rule::kw_scan
+            | Rule::kw_search
+            | Rule::kw_serialize
+            | Rule::kw_set
+            | Rule::kw_sort
+            | Rule::kw_step
+            | Rule::kw_summarize
+            | Rule::kw_take
+            | Rule::kw_to
+            | Rule::kw_top
+            | Rule::kw_top_hitters
+            | Rule::kw_top_nested
+            | Rule::kw_typeof
+            | Rule::kw_union
+            | Rule::kw_view
+            | Rule::kw_where
+            | Rule::kw_with
+    )
 }
 
 fn scalar_type(pair: &Pair<'_, Rule>) -> ScalarType {
@@ -1649,7 +1958,9 @@ fn negate(literal: Literal) -> Literal {
         Literal::Int { value } => Literal::Int {
             value: value.wrapping_neg(),
         },
-        Literal::Real { value } => Literal::Real { value: -value },
+        Literal::Real { value } => Literal::Real {
+            value: Real(-value.0),
+        },
         Literal::TimeSpan { ticks } => Literal::TimeSpan { ticks: -ticks },
         other => other,
     }
@@ -1675,12 +1986,12 @@ fn typed_literal(ty: ScalarType, raw: &str) -> Option<Literal> {
             value: parse_integer(raw)?,
         },
         ScalarType::Real => Literal::Real {
-            value: match raw.replace(' ', "").as_str() {
+            value: Real(match raw.replace(' ', "").as_str() {
                 "nan" => f64::NAN,
                 "+inf" | "inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
                 other => other.parse().ok()?,
-            },
+            }),
         },
         ScalarType::Decimal => {
             raw.parse::<f64>().ok()?;
@@ -1699,11 +2010,18 @@ fn parse_integer(raw: &str) -> Option<i64> {
         Some(rest) => (true, rest.to_string()),
         None => (false, raw.trim_start_matches('+').to_string()),
     };
-    let value = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let value = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         Some(hex) => u64::from_str_radix(hex, 16).ok()? as i64,
         None => digits.parse().ok()?,
     };
-    Some(if negative { value.wrapping_neg() } else { value })
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 const TICKS_PER_SECOND: f64 = 10_000_000.0;
@@ -1736,7 +2054,9 @@ fn parse_time_content(raw: &str) -> Option<i64> {
         timespan_ticks(&raw[..pos], &raw[pos..])?
     } else if raw.contains(':') {
         let (days, clock) = match raw.split_once('.') {
-            Some((d, rest)) if rest.contains(':') && !d.contains(':') => (d.parse::<i64>().ok()?, rest),
+            Some((d, rest)) if rest.contains(':') && !d.contains(':') => {
+                (d.parse::<i64>().ok()?, rest)
+            }
             _ => (0, raw),
         };
         let mut parts = clock.split(':');
@@ -1760,7 +2080,10 @@ fn parse_time_content(raw: &str) -> Option<i64> {
 /// Appends the decoded value of one string token (with its quotes) to `out`.
 /// On an invalid escape, returns the byte offset of the backslash within `token`.
 fn decode_string_part(token: &str, out: &mut String) -> std::result::Result<(), usize> {
-    if let Some(body) = token.strip_prefix("```").or_else(|| token.strip_prefix("~~~")) {
+    if let Some(body) = token
+        .strip_prefix("```")
+        .or_else(|| token.strip_prefix("~~~"))
+    {
         out.push_str(&body[..body.len() - 3]);
         return Ok(());
     }

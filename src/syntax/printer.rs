@@ -214,7 +214,11 @@ fn write_expr(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
             };
             let inner = Prec(operand, P_UNARY).to_string();
             // `- -x`, not `--x`.
-            let space = if inner.starts_with(['-', '+']) { " " } else { "" };
+            let space = if inner.starts_with(['-', '+']) {
+                " "
+            } else {
+                ""
+            };
             write!(f, "{sign}{space}{inner}")
         }
         ExprKind::Binary { op, left, right } => {
@@ -364,7 +368,7 @@ impl Display for Literal {
             Literal::Bool { value } => write!(f, "{value}"),
             Literal::Long { value } => write!(f, "{value}"),
             Literal::Int { value } => write!(f, "int({value})"),
-            Literal::Real { value } => write_real(f, *value),
+            Literal::Real { value } => write_real(f, value.0),
             Literal::Decimal { text } => write!(f, "decimal({text})"),
             Literal::TimeSpan { ticks } => write_timespan(f, *ticks),
             Literal::DateTime { text } => write!(f, "datetime({text})"),
@@ -380,7 +384,11 @@ fn write_real(f: &mut Formatter<'_>, value: f64) -> fmt::Result {
     if value.is_nan() {
         f.write_str("real(nan)")
     } else if value.is_infinite() {
-        f.write_str(if value > 0.0 { "real(+inf)" } else { "real(-inf)" })
+        f.write_str(if value > 0.0 {
+            "real(+inf)"
+        } else {
+            "real(-inf)"
+        })
     } else if value < 0.0 || (value == 0.0 && value.is_sign_negative()) {
         // Only reachable inside dynamic(...) or from later stages.
         write!(f, "real({value:?})")
@@ -436,7 +444,7 @@ impl Display for Dynamic {
             Dynamic::Scalar(lit) => match lit.as_ref() {
                 // Inside dynamic(...) a sign is part of the number.
                 Literal::Long { value } => write!(f, "{value}"),
-                Literal::Real { value } if value.is_finite() => write!(f, "{value:?}"),
+                Literal::Real { value } if value.0.is_finite() => write!(f, "{:?}", value.0),
                 other => write!(f, "{other}"),
             },
         }
@@ -634,7 +642,8 @@ impl Display for Operator {
                 }
                 Ok(())
             }
-            OperatorKind::Join { options, right, on } | OperatorKind::Lookup { options, right, on } => {
+            OperatorKind::Join { options, right, on }
+            | OperatorKind::Lookup { options, right, on } => {
                 let word = if matches!(self.kind, OperatorKind::Join { .. }) {
                     "join"
                 } else {
@@ -694,16 +703,18 @@ impl Display for Operator {
                 source,
                 pattern,
             } => {
-                f.write_str(if *drop_unmatched { "parse-where" } else { "parse" })?;
+                f.write_str(if *drop_unmatched {
+                    "parse-where"
+                } else {
+                    "parse"
+                })?;
                 write_options(f, options)?;
                 write!(f, " {} with", Prec(source, P_OR))?;
                 for part in pattern {
                     match part {
-                        ParsePart::Text { value } => write!(
-                            f,
-                            " {}",
-                            Literal::String(value.clone())
-                        )?,
+                        ParsePart::Text { value } => {
+                            write!(f, " {}", Literal::String(value.clone()))?
+                        }
                         ParsePart::Skip => f.write_str(" *")?,
                         ParsePart::Capture { name, ty } => {
                             write!(f, " {name}")?;

@@ -1,0 +1,111 @@
+//! The stable diagnostic codes. A code never changes meaning once published; `kqlc explain
+//! CODE` prints the explanation.
+//!
+//! Letters: `L` loading a rule file, `P` parsing its query, `X` internal errors.
+
+use serde::{Serialize, Serializer};
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $summary:literal, $explain:literal; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable identifier, e.g. `P001`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $id,)* }
+            }
+
+            /// One line: what the code is about.
+            pub fn summary(self) -> &'static str {
+                match self { $(Code::$variant => $summary,)* }
+            }
+
+            /// What it means, why, and what to do.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => $explain,)* }
+            }
+
+            pub fn from_id(id: &str) -> Option<Code> {
+                Self::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(id))
+            }
+        }
+    };
+}
+
+codes! {
+    ReadFailed = "L001", "the file could not be read",
+        "The file does not exist, is a directory, or cannot be read (permissions). Check the path.";
+    NotUtf8 = "L002", "the file is not UTF-8 text",
+        "kqlc reads rule files as UTF-8. The message gives the offset of the first invalid byte. \
+         Re-save the file as UTF-8, or check that it is a rule file at all.";
+    YamlSyntax = "L003", "the YAML is malformed",
+        "The YAML parser stopped at the position shown. A common cause in Sentinel rules is a \
+         `query:` written without a block scalar (`query: |`) so that a `:` in the query starts a \
+         new key.";
+    JsonSyntax = "L004", "the JSON is malformed",
+        "The JSON parser stopped at the position shown. ARM templates exported from Sentinel are \
+         JSON; check for a trailing comma or an unescaped quote.";
+    MissingQuery = "L005", "the rule has no query",
+        "A Sentinel rule needs a `query` field (YAML) or `properties.query` (ARM) holding the KQL \
+         text. The message lists the fields that were found.";
+    UnknownFormat = "L006", "the file type is not one kqlc reads",
+        "kqlc reads `.yaml`/`.yml` (Sentinel analytics rules and hunting queries), `.json` (ARM \
+         templates exported from a workspace) and `.kql` (a bare query).";
+    NoRules = "L007", "the JSON holds no Sentinel rule",
+        "An ARM template is read for resources of type `.../alertRules`. This file has none.";
+    InvalidField = "L008", "a metadata field has an unexpected value",
+        "A rule field such as `severity`, `queryFrequency` or `triggerThreshold` has a value of the \
+         wrong shape. The rule is still converted; the field is treated as absent.";
+    SyntaxError = "P001", "the query is not valid KQL",
+        "The query does not follow KQL syntax at the position shown; the message says what was \
+         expected there. kqlc's grammar accepts what Microsoft's Kusto parser accepts.";
+    UnterminatedString = "P002", "a string literal is not closed",
+        "KQL strings end on the line where they start. Close the quote, or use a multi-line \
+         string literal: ```...```.";
+    TooDeep = "P003", "the query nests too deeply",
+        "Brackets nest more than 40 levels, or one expression chains more than 100 operators. \
+         Real rules stay far below (the deepest in the public corpus nests 13 brackets). The limit \
+         keeps the parser's stack bounded on any input.";
+    TooLarge = "P004", "the query is too large",
+        "Queries above 1 MiB are refused. Sentinel itself limits analytics-rule queries to \
+         10,000 characters.";
+    InvalidLiteral = "P005", "a literal has an invalid value",
+        "A literal is well-formed but its value is not valid: a number that does not fit a long, \
+         `long(x)` with a non-number, an invalid escape sequence such as `\\d` in a string (write \
+         `\\\\d`, or use a verbatim string `@\"\\d\"`).";
+    EmptyQuery = "P006", "the query is empty",
+        "The query holds only whitespace and comments.";
+    Internal = "X001", "internal error",
+        "kqlc hit a bug while processing this rule. The other rules were still processed. \
+         Please report it with the rule that triggered it.";
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(
+                seen.insert(code.as_str()),
+                "duplicate code {}",
+                code.as_str()
+            );
+            assert_eq!(Code::from_id(code.as_str()), Some(*code));
+            assert!(!code.explanation().is_empty());
+        }
+    }
+}
