@@ -184,8 +184,62 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 /// caret under the place).
 pub fn render(diagnostic: &Diagnostic, file: &SourceFile) -> String {
     let name = file.path.display().to_string();
-    let text: &str = &file.text;
-    let frame_file = SimpleFile::new(name.as_str(), text);
+    let (text, shown) = window_long_line(&file.text, diagnostic);
+    let rendered = render_frame(&shown, &name, &text);
+    // A frame drawn from a shortened line names the shortened position: put back the
+    // real one.
+    match (shown.span, diagnostic.line_column(&file.text)) {
+        (Some(span), Some((line, col))) if text.len() != file.text.len() => {
+            let (shown_line, shown_col) = line_column(&text, span.start);
+            rendered.replacen(
+                &format!("{name}:{shown_line}:{shown_col}"),
+                &format!("{name}:{line}:{col}"),
+                1,
+            )
+        }
+        _ => rendered,
+    }
+}
+
+/// Lines longer than this are cut around the place shown, so that a code frame stays
+/// readable for minified or generated queries.
+const MAX_SHOWN_LINE: usize = 200;
+const WINDOW_CONTEXT: usize = 60;
+
+/// The text to draw the frame from: the file's, or a copy whose long line holding the
+/// span is cut to a window (with the span moved accordingly).
+fn window_long_line(text: &str, diagnostic: &Diagnostic) -> (String, Diagnostic) {
+    let Some(span) = diagnostic.span else {
+        return (text.to_string(), diagnostic.clone());
+    };
+    let start = floor_char_boundary(text, span.start.min(text.len()));
+    let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |p| start + p);
+    if line_end - line_start <= MAX_SHOWN_LINE {
+        return (text.to_string(), diagnostic.clone());
+    }
+    let from = floor_char_boundary(text, start.saturating_sub(WINDOW_CONTEXT).max(line_start));
+    let end = floor_char_boundary(text, span.end.min(line_end).max(start));
+    let to = floor_char_boundary(text, (end + WINDOW_CONTEXT).min(line_end));
+    let head = if from > line_start { "…" } else { "" };
+    let tail = if to < line_end { "…" } else { "" };
+    let shown = format!(
+        "{}{head}{}{tail}{}",
+        &text[..line_start],
+        &text[from..to],
+        &text[line_end..]
+    );
+    let moved = line_start + head.len() + (start - from);
+    let mut d = diagnostic.clone();
+    d.span = Some(FileSpan {
+        start: moved,
+        end: moved + (end - start),
+    });
+    (shown, d)
+}
+
+fn render_frame(diagnostic: &Diagnostic, name: &str, text: &str) -> String {
+    let frame_file = SimpleFile::new(name, text);
     let mut frame = match diagnostic.severity {
         Severity::Error => Frame::error(),
         Severity::Warning => Frame::warning(),

@@ -80,6 +80,22 @@ pub(super) fn load(file: SourceFile) -> Result<Loaded, LoadError> {
         };
         let mut metadata = Metadata::from_fields(fields, Dialect::Arm, &mut report);
         metadata.id = rule_id(rule.resource, rule.properties);
+        // The resource's own fields (`apiVersion`, `name`, `type`, ...) are kept too.
+        // (A bare rule object is its own `properties`: nothing more to keep.)
+        let resource_fields: serde_json::Map<String, serde_json::Value> = match rule.resource {
+            Node::Map(fields) if !std::ptr::eq(rule.resource, rule.properties) => fields
+                .iter()
+                .filter(|(k, _)| k != "properties")
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            _ => serde_json::Map::new(),
+        };
+        if !resource_fields.is_empty() {
+            metadata.extra.insert(
+                "resource".to_string(),
+                serde_json::Value::Object(resource_fields),
+            );
+        }
         metadata.kind = match rule.resource.get("kind") {
             Some(Node::String(kind)) => Some(RuleKind::parse(kind)),
             _ if rule.properties.get("queryFrequency").is_some() => Some(RuleKind::Scheduled),

@@ -169,8 +169,10 @@ impl<'a> FieldReport<'a> {
 
 impl Metadata {
     /// Reads the fields of a rule (a YAML mapping, or an ARM resource's `properties`).
-    /// `query` is skipped (the loaders read it); a field of the wrong shape is reported
-    /// and left out; fields kqlc does not type go to `extra` unchanged.
+    /// `query` is skipped (the loaders read it). Nothing else is lost: fields kqlc does not
+    /// type go to `extra` unchanged, and so does a typed field whose value has the wrong
+    /// shape (reported, and left out of the typed field) or that holds more than kqlc
+    /// types (`alertDetailsOverride.alertDynamicProperties`).
     pub(super) fn from_fields(
         fields: &[(String, Node)],
         dialect: Dialect,
@@ -178,6 +180,7 @@ impl Metadata {
     ) -> Metadata {
         let mut m = Metadata::default();
         for (key, value) in fields {
+            let problems_before = report.errors.len();
             if *value == Node::Null && key != "query" && is_typed(key, dialect) {
                 // `tactics:` with nothing after it: the field is absent, not wrong.
                 continue;
@@ -276,6 +279,10 @@ impl Metadata {
                 _ => {
                     m.extra.insert(key.clone(), value.to_json());
                 }
+            }
+            let invalid = report.errors.len() > problems_before;
+            if invalid || (key == "alertDetailsOverride" && has_untyped_override_keys(value)) {
+                m.extra.insert(key.clone(), value.to_json());
             }
         }
         m
@@ -405,6 +412,17 @@ fn custom_details(value: &Node) -> Option<Vec<(String, String)>> {
         .iter()
         .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect()
+}
+
+const TYPED_OVERRIDE_KEYS: &[&str] = &[
+    "alertDisplayNameFormat",
+    "alertDescriptionFormat",
+    "alertSeverityColumnName",
+    "alertTacticsColumnName",
+];
+
+fn has_untyped_override_keys(value: &Node) -> bool {
+    matches!(value, Node::Map(fields) if fields.iter().any(|(k, _)| !TYPED_OVERRIDE_KEYS.contains(&k.as_str())))
 }
 
 /// `Some(None)` when the mapping sets nothing (all four formats empty or absent).

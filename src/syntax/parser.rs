@@ -135,7 +135,15 @@ fn from_pest_error(
         }
         words.extend(detailed);
     }
+    // "Found the end of the query": point at the end of the last token, not at the line
+    // after it (YAML block scalars end with a line break).
+    if text[offset.min(text.len())..].trim().is_empty() {
+        offset = offset.min(text.trim_end().len());
+    }
     let mut words = simplify_expected(words);
+    // An operator can only start after `|`; elsewhere the word is noise from backtracking.
+    let after_pipe = text[..offset].trim_end().ends_with('|');
+    words.retain(|w| after_pipe || !w.starts_with("a query operator"));
     // After a complete operand, what could come is an operator, not a new expression.
     if ends_operand(&text[..offset]) {
         for w in &mut words {
@@ -342,7 +350,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::long | Rule::real | Rule::hex_long => "a number",
         Rule::timespan => "a timespan such as `1h`",
         Rule::scalar_type => "a type name such as `string`",
-        Rule::assignment | Rule::assignments => "a column or `Name = expression`",
+        Rule::assignment | Rule::assignments | Rule::tuple_target => {
+            "a column or `Name = expression`"
+        }
         Rule::column_pattern | Rule::column_patterns | Rule::wildcard_name => "a column name",
         Rule::sort_key => "a sort column",
         Rule::sort_order => "`asc` or `desc`",
@@ -693,22 +703,27 @@ impl<'t> Builder<'t> {
     }
 
     fn assignment(&self, pair: Pair<'_, Rule>) -> Result<Assignment> {
-        let mut names = vec![];
-        let mut value = None;
-        for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::assign_target => {
-                    for id in p.into_inner() {
-                        names.push(self.ident(id)?);
-                    }
-                }
-                _ => value = Some(self.scalar_expr(p)?),
-            }
+        let mut inner = pair.into_inner();
+        let first = inner.next().unwrap();
+        if first.as_rule() == Rule::tuple_target {
+            let names = first
+                .into_inner()
+                .map(|id| self.ident(id))
+                .collect::<Result<_>>()?;
+            let value = self.scalar_expr(inner.next().unwrap())?;
+            return Ok(Assignment { names, value });
         }
-        Ok(Assignment {
-            names,
-            value: value.unwrap(),
-        })
+        let first = self.scalar_expr(first)?;
+        match inner.next() {
+            None => Ok(Assignment {
+                names: vec![],
+                value: first,
+            }),
+            Some(value) => Ok(Assignment {
+                names: vec![assigned_name(first)?],
+                value: self.scalar_expr(value)?,
+            }),
+        }
     }
 
     fn column_patterns(&self, pair: Pair<'_, Rule>) -> Result<Vec<ColumnPattern>> {
@@ -814,10 +829,10 @@ impl<'t> Builder<'t> {
         let mut next = || args.next();
         let kind = match rule {
             Rule::where_op => {
-                let p = next().unwrap();
-                let predicate = match p.as_rule() {
-                    Rule::named_expr => self.named(p)?,
-                    _ => self.scalar_expr(p)?,
+                let predicate = self.scalar_expr(next().unwrap())?;
+                let predicate = match next() {
+                    Some(value) => self.named(predicate, value)?,
+                    None => predicate,
                 };
                 OperatorKind::Where { predicate }
             }
@@ -1494,16 +1509,16 @@ impl<'t> Builder<'t> {
         }
     }
 
-    /// `name = value` (a named argument or a named `where` predicate).
-    fn named(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
-        let span = span_of(&pair);
-        let mut inner = pair.into_inner();
-        let name = self.ident(inner.next().unwrap())?.name;
-        let value_pair = inner.next().unwrap();
+    /// `name = value` (a named argument or a named `where` predicate): `target` was read
+    /// as an expression and must be a name.
+    fn named(&self, target: Expr, value: Pair<'_, Rule>) -> Result<Expr> {
+        let value_pair = value.into_inner().next().unwrap();
         let value = match value_pair.as_rule() {
             Rule::pipe_expr => self.pipe_expr(value_pair)?,
             _ => self.scalar_expr(value_pair)?,
         };
+        let span = target.span.to(value.span);
+        let name = assigned_name(target)?.name;
         Ok(Expr {
             kind: ExprKind::Named {
                 name,
@@ -1528,16 +1543,23 @@ impl<'t> Builder<'t> {
     }
 
     fn args(&self, pair: Pair<'_, Rule>) -> Result<Vec<Expr>> {
-        pair.into_inner()
-            .map(|a| match a.as_rule() {
-                Rule::star => Ok(Expr {
+        let mut args: Vec<Expr> = vec![];
+        for a in pair.into_inner() {
+            let arg = match a.as_rule() {
+                Rule::star => Expr {
                     kind: ExprKind::Star,
                     span: span_of(&a),
-                }),
-                Rule::named_arg => self.named(a),
-                _ => self.pipe_expr(a),
-            })
-            .collect()
+                },
+                // `= value` names the argument just read.
+                Rule::named_value => {
+                    let target = args.pop().unwrap();
+                    self.named(target, a)?
+                }
+                _ => self.pipe_expr(a)?,
+            };
+            args.push(arg);
+        }
+        Ok(args)
     }
 
     // ---- literals ----------------------------------------------------------------
@@ -1706,6 +1728,22 @@ impl<'t> Builder<'t> {
             })?;
         }
         Ok(StringLit { value, obfuscated })
+    }
+}
+
+/// The name on the left of `=`; anything else there is an error.
+fn assigned_name(target: Expr) -> Result<Ident> {
+    match target.kind {
+        ExprKind::Name { name } => Ok(Ident {
+            name,
+            span: target.span,
+        }),
+        _ => Err(SyntaxError {
+            kind: SyntaxErrorKind::Unexpected,
+            span: target.span,
+            message: "expected a column name before `=`".to_string(),
+            expected: vec!["a column name".to_string()],
+        }),
     }
 }
 
