@@ -34,3 +34,42 @@ fn seed_asts() {
         insta::assert_snapshot!(format!("ast-{name}"), tree);
     }
 }
+
+#[test]
+fn seed_irs() {
+    let functions = kqlc::normalize::Functions::none();
+    for path in seed_files() {
+        let loaded = kqlc::load::load_file(&path).expect("seed loads");
+        let rule = &loaded.rules[0];
+        let (detection, notes) = kqlc::normalize_rule(rule, &functions)
+            .unwrap_or_else(|d| panic!("{}", kqlc::diag::render(&d, &rule.file)));
+        let mut text =
+            kqlc::cli::tree::render("detection", &serde_json::to_value(&detection).unwrap());
+        for n in &notes {
+            text.push_str(&format!("note {}: {}\n", n.code.as_str(), n.message));
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(format!("ir-{name}"), text);
+    }
+}
+
+#[test]
+fn seed_kql() {
+    let functions = kqlc::normalize::Functions::none();
+    for path in seed_files() {
+        let loaded = kqlc::load::load_file(&path).expect("seed loads");
+        let rule = &loaded.rules[0];
+        let (detection, notes) = kqlc::normalize_rule(rule, &functions).unwrap();
+        let kql = kqlc::target::translate(kqlc::target::Target::Kql, rule, &detection, &notes);
+        // The printed query is valid KQL that kqlc reads back.
+        let body: String = kql
+            .text
+            .lines()
+            .filter(|l| !l.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        kqlc::syntax::parse(&body).unwrap_or_else(|e| panic!("{}: {e:?}\n{body}", path.display()));
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(format!("kql-{name}"), kql.text);
+    }
+}

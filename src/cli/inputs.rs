@@ -15,6 +15,15 @@ const WALK_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "kql"];
 /// The files named by `paths`: files as given, directories searched recursively in
 /// sorted order. A path that does not exist is kept, so that loading reports it.
 pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+    collect_with_relative(paths)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// Like [`collect`], with each file's path relative to the argument that named it (its
+/// file name for a file argument): where its outputs go under `--out`.
+pub fn collect_with_relative(paths: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
     let mut files = vec![];
     for path in paths {
         if path.is_dir() {
@@ -26,11 +35,16 @@ pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
                         WALK_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
                     });
                 if wanted {
-                    files.push(p.to_path_buf());
+                    let relative = p.strip_prefix(path).unwrap_or(p).to_path_buf();
+                    files.push((p.to_path_buf(), relative));
                 }
             }
         } else {
-            files.push(path.clone());
+            let name = path
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| path.clone());
+            files.push((path.clone(), name));
         }
     }
     files

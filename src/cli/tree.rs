@@ -9,9 +9,14 @@ const KIND_KEYS: &[&str] = &[
     "statement",
     "operator",
     "expr",
+    "source",
+    "stage",
+    "predicate",
+    "piece",
     "kind",
     "type",
     "op",
+    "test",
     "range",
 ];
 /// Fields left out when they hold their default: they would be on every line.

@@ -1,7 +1,8 @@
 //! The stable diagnostic codes. A code never changes meaning once published; `kqlc explain
 //! CODE` prints the explanation.
 //!
-//! Letters: `L` loading a rule file, `P` parsing its query, `X` internal errors.
+//! Letters: `L` loading a rule file, `P` parsing its query, `N` normalizing it (notes on
+//! meaning), `U` what the detection IR cannot express, `X` internal errors.
 
 use serde::{Serialize, Serializer};
 
@@ -80,6 +81,45 @@ codes! {
          `\\\\d`, or use a verbatim string `@\"\\d\"`).";
     EmptyQuery = "P006", "the query is empty",
         "The query holds only whitespace and comments.";
+    NamedPredicate = "N001", "`where Name = value` does not compare",
+        "Kusto reads `where IsBillable = true` as the value `true` named `IsBillable`, not as a \
+         comparison: the filter keeps every row (or none, for `false`). kqlc translates what Kusto \
+         does and says so; write `==` to compare.";
+    SeveralResults = "N002", "the query returns several results",
+        "A query with several result statements (separated by `;`) returns several tables. A \
+         detection has one result: kqlc translates the last statement.";
+    NoResult = "N003", "the query returns nothing",
+        "The query only defines names with `let` and has no result statement.";
+    UnboundParameter = "N004", "a query parameter has no value",
+        "`declare query_parameters(...)` names a parameter without a default value; its value \
+         is given when the query runs, so kqlc cannot know it.";
+    UnknownSubqueryColumn = "N005", "cannot tell the column of a sub-query",
+        "`x in (T | ...)` compares with the single column the sub-query returns; kqlc could not \
+         tell which column that is (end the sub-query with `project Column` or `distinct Column`).";
+    CrossDatabase = "N006", "a table from another database",
+        "`database('x').T` reads another Log Analytics workspace or database; it is translated as \
+         the table `T`.";
+    PresentationDropped = "N007", "a presentation operator was left out",
+        "`render` only changes how results are drawn, not which rows a detection finds.";
+    ClientParameter = "N008", "a query template placeholder",
+        "`{name}` is filled in by the tool that runs the query (for example msticpy's query \
+         templates); kqlc cannot know its value.";
+    UnsupportedOperator = "U001", "an operator the detection IR cannot express",
+        "The operator (for example `make-series`, `evaluate` plugins, `mv-apply`, `scan`) is kept \
+         as an opaque step: the KQL target prints it unchanged, other targets report that they \
+         cannot translate it.";
+    UnsupportedSource = "U002", "a source the detection IR cannot express",
+        "The rows come from something the IR does not model (a table pattern, `range`, `print`, \
+         `search`, `find`).";
+    UnsupportedExpression = "U003", "an expression the detection IR cannot express",
+        "A part of an expression (for example `Column:value` outside `search`, or a tuple \
+         assignment) is kept opaque.";
+    UnresolvedFunction = "U004", "a function defined outside the query",
+        "The query calls a function it does not define: a Sentinel workspace function (saved \
+         query or parser). Give its definition with `--functions FILE` (KQL `let` statements or \
+         `.create-or-alter function` commands); until then it stays an unresolved node.";
+    WriteFailed = "L009", "an output file could not be written",
+        "`--out DIR` could not create a directory or write a file (permissions, disk full).";
     Internal = "X001", "internal error",
         "kqlc hit a bug while processing this rule. The other rules were still processed. \
          Please report it with the rule that triggered it.";
