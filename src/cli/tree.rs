@@ -68,6 +68,20 @@ fn inline(value: &Value) -> Option<String> {
     let Value::Object(map) = value else {
         return is_scalar(value).then(|| scalar_text(value));
     };
+    // A field path (`{column, path: [..]}`) reads best dotted: `InitiatedBy.user.ipAddress`.
+    if let (Some(Value::String(column)), Some(Value::Array(steps)), 2) =
+        (map.get("column"), map.get("path"), map.len())
+        && steps.iter().all(is_scalar)
+    {
+        let mut dotted = column.clone();
+        for step in steps {
+            match step {
+                Value::String(k) => dotted.push_str(&format!(".{k}")),
+                other => dotted.push_str(&format!("[{other}]")),
+            }
+        }
+        return Some(dotted);
+    }
     let mut parts: Vec<String> = kind_of(map).into_iter().collect();
     let mut objects = 0;
     for (k, v) in visible_fields(map) {
