@@ -13,6 +13,7 @@ pub mod cli;
 pub mod diag;
 pub mod ir;
 pub mod load;
+pub mod mapping;
 pub mod normalize;
 pub mod syntax;
 

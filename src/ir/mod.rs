@@ -10,6 +10,20 @@ pub mod visit;
 
 use serde::Serialize;
 
+/// Where a construct is in the query text (byte offsets), for diagnostics. Equal to every
+/// other span and never serialised, so it does not change what IR values compare as.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Span) -> bool {
+        true
+    }
+}
+
 /// Everything kqlc knows about one rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
@@ -34,6 +48,8 @@ pub enum Source {
         /// `TimeGenerated > ago(1h)` (or `>=`) found right after the table: the query window.
         #[serde(skip_serializing_if = "Option::is_none")]
         window: Option<Window>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Several inputs in one stream (`union`).
     Union {
@@ -104,30 +120,44 @@ pub enum Stage {
     /// Keep the rows where the predicate holds.
     Filter {
         predicate: Predicate,
+        #[serde(skip)]
+        at: Span,
     },
     /// Add (or replace) computed columns, in order (`extend`).
     Compute {
         columns: Vec<Assign>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Keep exactly these columns, in this order, computed from the input (`project`).
     Project {
         columns: Vec<Assign>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Remove the columns matching these patterns (`project-away`).
     Drop {
         columns: Vec<String>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Keep the columns matching these patterns (`project-keep`).
     Keep {
         columns: Vec<String>,
+        #[serde(skip)]
+        at: Span,
     },
     /// `new = old` renames (`project-rename`).
     Rename {
         renames: Vec<Rename>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Put these columns (patterns) first, in this order (`project-reorder`).
     Reorder {
         columns: Vec<String>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Group rows and compute aggregates (`summarize`), then keep groups where `having`
     /// holds (a `where` on aggregate results right after).
@@ -136,18 +166,24 @@ pub enum Stage {
         aggregates: Vec<Aggregate>,
         #[serde(skip_serializing_if = "Option::is_none")]
         having: Option<Predicate>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Combine with another pipeline on equal keys.
     Join {
         kind: JoinKind,
         right: Pipeline,
         keys: Vec<JoinKeyPair>,
+        #[serde(skip)]
+        at: Span,
     },
     /// One row per element of a dynamic array (or property bag) column (`mv-expand`).
     Expand {
         columns: Vec<ExpandColumn>,
         #[serde(skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
+        #[serde(skip)]
+        at: Span,
     },
     /// Extract columns from a string (`parse`, `parse-where`).
     Parse {
@@ -156,30 +192,45 @@ pub enum Stage {
         pattern: Vec<ParsePiece>,
         /// `parse-where`: rows that do not match are dropped.
         drop_unmatched: bool,
+        #[serde(skip)]
+        at: Span,
     },
     Sort {
         keys: Vec<SortKey>,
+        #[serde(skip)]
+        at: Span,
     },
     /// At most this many rows (`take`).
     Limit {
         count: i64,
+        #[serde(skip)]
+        at: Span,
     },
     /// The first `count` rows by a key (`top`).
     Top {
         count: i64,
         key: SortKey,
+        #[serde(skip)]
+        at: Span,
     },
     /// Distinct rows over these columns (all columns when empty).
     Distinct {
         columns: Vec<Assign>,
+        #[serde(skip)]
+        at: Span,
     },
     /// One row holding the number of rows (`count`).
-    Count,
+    Count {
+        #[serde(skip)]
+        at: Span,
+    },
     /// A function defined outside the query, applied to the rows (`invoke F()`), that was
     /// not supplied with `--functions`.
     UnresolvedInvoke {
         name: String,
         args: Vec<Scalar>,
+        #[serde(skip)]
+        at: Span,
     },
     /// A stage the IR cannot express; `kql` holds the original text so the KQL target
     /// can still print it.
@@ -229,6 +280,8 @@ pub struct Aggregate {
     /// `countif(p)`, `dcountif(x, p)`: only rows where this holds count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<Predicate>,
+    #[serde(skip)]
+    pub at: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -339,6 +392,8 @@ pub enum Predicate {
         right: Scalar,
         /// For strings; `=~`/`!~` are case-insensitive.
         case_sensitive: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// A string test: term, substring, prefix, suffix, `like` (the pattern is a constant
     /// string in almost every rule, but may be a column).
@@ -348,12 +403,16 @@ pub enum Predicate {
         pattern: Scalar,
         case_sensitive: bool,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `matches regex` (RE2, unanchored, case-sensitive unless the pattern says `(?i)`).
     Regex {
         value: Scalar,
         pattern: String,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `in`/`!in`/`in~`/`!in~` with constants, or `has_any`/`has_all`.
     InList {
@@ -362,6 +421,8 @@ pub enum Predicate {
         test: ListTest,
         case_sensitive: bool,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `x in (T | project c)`: membership in another pipeline's column (a semi-join);
     /// a watchlist when the pipeline reads one. `has_any (T | ...)` tests terms.
@@ -372,6 +433,8 @@ pub enum Predicate {
         test: ListTest,
         case_sensitive: bool,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `x between (low .. high)`.
     Range {
@@ -379,17 +442,23 @@ pub enum Predicate {
         low: Scalar,
         high: Scalar,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `ipv4_is_in_range(x, "10.0.0.0/8")`, `ipv4_is_in_any_range(...)`.
     Cidr {
         value: Scalar,
         ranges: Vec<String>,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `ipv4_is_private(x)`: RFC 1918 ranges.
     PrivateIp {
         value: Scalar,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// `isempty(x)` (null or "") / `isnotempty(x)`, `isnull`/`isnotnull`.
     Empty {
@@ -397,12 +466,16 @@ pub enum Predicate {
         /// `isnull` tests only null; `isempty` tests null or empty.
         null_only: bool,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
     /// A boolean expression kqlc does not classify further (`array_length(x) > 2` is a
     /// Compare; this is for boolean functions and columns).
     Expr {
         value: Scalar,
         negated: bool,
+        #[serde(skip)]
+        at: Span,
     },
 }
 
@@ -572,6 +645,54 @@ pub struct Trigger {
     pub threshold: u64,
 }
 
+impl Stage {
+    /// Where the operator this stage comes from is, in the query text.
+    pub fn span(&self) -> Span {
+        match self {
+            Stage::Unsupported(u) => Span {
+                start: u.span.0,
+                end: u.span.1,
+            },
+            Stage::Filter { at, .. }
+            | Stage::Compute { at, .. }
+            | Stage::Project { at, .. }
+            | Stage::Drop { at, .. }
+            | Stage::Keep { at, .. }
+            | Stage::Rename { at, .. }
+            | Stage::Reorder { at, .. }
+            | Stage::Aggregate { at, .. }
+            | Stage::Join { at, .. }
+            | Stage::Expand { at, .. }
+            | Stage::Parse { at, .. }
+            | Stage::Sort { at, .. }
+            | Stage::Limit { at, .. }
+            | Stage::Top { at, .. }
+            | Stage::Distinct { at, .. }
+            | Stage::Count { at }
+            | Stage::UnresolvedInvoke { at, .. } => *at,
+        }
+    }
+}
+
+impl Predicate {
+    /// Where the condition is in the query text (`None` for `and`/`or`/constants).
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Predicate::And { .. } | Predicate::Or { .. } | Predicate::Constant { .. } => None,
+            Predicate::Compare { at, .. }
+            | Predicate::Text { at, .. }
+            | Predicate::Regex { at, .. }
+            | Predicate::InList { at, .. }
+            | Predicate::InQuery { at, .. }
+            | Predicate::Range { at, .. }
+            | Predicate::Cidr { at, .. }
+            | Predicate::PrivateIp { at, .. }
+            | Predicate::Empty { at, .. }
+            | Predicate::Expr { at, .. } => Some(*at),
+        }
+    }
+}
+
 impl FieldPath {
     pub fn column(name: impl Into<String>) -> FieldPath {
         FieldPath {
@@ -597,11 +718,12 @@ impl FieldPath {
 }
 
 impl Pipeline {
-    pub fn table(name: impl Into<String>) -> Pipeline {
+    pub fn table(name: impl Into<String>, at: Span) -> Pipeline {
         Pipeline {
             source: Source::Table {
                 name: name.into(),
                 window: None,
+                at,
             },
             stages: vec![],
         }

@@ -43,6 +43,14 @@ pub fn normalize(
     )
 }
 
+/// An AST span as an IR span.
+fn ir_span(span: Span) -> crate::ir::Span {
+    crate::ir::Span {
+        start: span.start,
+        end: span.end,
+    }
+}
+
 /// Deepest nesting of function calls inlined into each other.
 const MAX_INLINE_DEPTH: usize = 64;
 

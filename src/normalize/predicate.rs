@@ -13,99 +13,29 @@ pub fn negate(p: Predicate) -> Predicate {
             op,
             right,
             case_sensitive,
+            at,
         } => Predicate::Compare {
             left,
             op: negate_op(op),
             right,
             case_sensitive,
+            at,
         },
-        Predicate::Text {
-            value,
-            test,
-            pattern,
-            case_sensitive,
-            negated,
-        } => Predicate::Text {
-            value,
-            test,
-            pattern,
-            case_sensitive,
-            negated: !negated,
-        },
-        Predicate::Regex {
-            value,
-            pattern,
-            negated,
-        } => Predicate::Regex {
-            value,
-            pattern,
-            negated: !negated,
-        },
-        Predicate::InList {
-            value,
-            list,
-            test,
-            case_sensitive,
-            negated,
-        } => Predicate::InList {
-            value,
-            list,
-            test,
-            case_sensitive,
-            negated: !negated,
-        },
-        Predicate::InQuery {
-            value,
-            query,
-            column,
-            test,
-            case_sensitive,
-            negated,
-        } => Predicate::InQuery {
-            value,
-            query,
-            column,
-            test,
-            case_sensitive,
-            negated: !negated,
-        },
-        Predicate::Range {
-            value,
-            low,
-            high,
-            negated,
-        } => Predicate::Range {
-            value,
-            low,
-            high,
-            negated: !negated,
-        },
-        Predicate::Cidr {
-            value,
-            ranges,
-            negated,
-        } => Predicate::Cidr {
-            value,
-            ranges,
-            negated: !negated,
-        },
-        Predicate::PrivateIp { value, negated } => Predicate::PrivateIp {
-            value,
-            negated: !negated,
-        },
-        Predicate::Empty {
-            value,
-            null_only,
-            negated,
-        } => Predicate::Empty {
-            value,
-            null_only,
-            negated: !negated,
-        },
-        Predicate::Expr { value, negated } => Predicate::Expr {
-            value,
-            negated: !negated,
-        },
+        mut leaf => {
+            if let Predicate::Text { negated, .. }
+            | Predicate::Regex { negated, .. }
+            | Predicate::InList { negated, .. }
+            | Predicate::InQuery { negated, .. }
+            | Predicate::Range { negated, .. }
+            | Predicate::Cidr { negated, .. }
+            | Predicate::PrivateIp { negated, .. }
+            | Predicate::Empty { negated, .. }
+            | Predicate::Expr { negated, .. } = &mut leaf
+            {
+                *negated = !*negated;
+            }
+            leaf
+        }
     }
 }
 
@@ -194,6 +124,7 @@ mod tests {
             },
             case_sensitive: false,
             negated,
+            at: Default::default(),
         }
     }
 

@@ -2,13 +2,14 @@
 
 use crate::diag::Code;
 use crate::ir::{
-    ArithOp, CompareOp, FieldPath, ListTest, PathStep, Pipeline, Predicate, Scalar, TextTest, Value,
+    ArithOp, CompareOp, FieldPath, ListTest, PathStep, Pipeline, Predicate, Scalar, Span, TextTest,
+    Value,
 };
 use crate::syntax::ast::{self, BinaryOp, ExprKind, ListOp, Literal, LogicalOp, StringTest};
 
-use super::Normalizer;
 use super::env::{Binding, Env};
 use super::predicate::{and, mirror_op, negate, or};
+use super::{Normalizer, ir_span};
 
 /// KQL functions that return a table.
 pub fn is_tabular_function(name: &str) -> bool {
@@ -374,6 +375,7 @@ impl Normalizer<'_> {
                 low,
                 high,
             } => Predicate::Range {
+                at: ir_span(e.span),
                 value: self.scalar(operand, env),
                 low: self.scalar(low, env),
                 high: self.scalar(high, env),
@@ -385,6 +387,7 @@ impl Normalizer<'_> {
                     value: Value::Bool(b),
                 } => Predicate::Constant { value: b },
                 value => Predicate::Expr {
+                    at: ir_span(e.span),
                     value,
                     negated: false,
                 },
@@ -442,7 +445,7 @@ impl Normalizer<'_> {
             }
             let l = self.scalar(left, env);
             let r = self.scalar(right, env);
-            return compare_predicate(l, op, r, case_sensitive);
+            return compare_predicate(l, op, r, case_sensitive, ir_span(e.span));
         }
         match op {
             BinaryOp::Str(s) => {
@@ -453,11 +456,13 @@ impl Normalizer<'_> {
                         Scalar::Literal {
                             value: Value::String(p),
                         } => Predicate::Regex {
+                            at: ir_span(e.span),
                             value,
                             pattern: p,
                             negated: false,
                         },
                         other => Predicate::Expr {
+                            at: ir_span(e.span),
                             value: Scalar::Call {
                                 function: "__matches_regex".into(),
                                 args: vec![value, other],
@@ -477,6 +482,7 @@ impl Normalizer<'_> {
                     StringTest::MatchesRegex => unreachable!(),
                 };
                 Predicate::Text {
+                    at: ir_span(e.span),
                     value,
                     test,
                     pattern,
@@ -491,6 +497,7 @@ impl Normalizer<'_> {
                     "unsupported: `Column:value` (search syntax) outside `search`",
                 );
                 Predicate::Expr {
+                    at: ir_span(e.span),
                     value: self.unsupported_scalar(e, "`Column:value`"),
                     negated: false,
                 }
@@ -500,6 +507,7 @@ impl Normalizer<'_> {
                     value: Value::Bool(b),
                 } => Predicate::Constant { value: b },
                 value => Predicate::Expr {
+                    at: ir_span(e.span),
                     value,
                     negated: false,
                 },
@@ -542,6 +550,7 @@ impl Normalizer<'_> {
             };
             let _ = e;
             return Predicate::InQuery {
+                at: ir_span(e.span),
                 value,
                 query: Box::new(query),
                 column,
@@ -564,6 +573,7 @@ impl Normalizer<'_> {
         }
         if others.is_empty() {
             return Predicate::InList {
+                at: ir_span(e.span),
                 value,
                 list,
                 test,
@@ -575,10 +585,19 @@ impl Normalizer<'_> {
         if test == ListTest::Equals {
             let mut parts: Vec<Predicate> = others
                 .into_iter()
-                .map(|o| compare_predicate(value.clone(), CompareOp::Eq, o, case_sensitive))
+                .map(|o| {
+                    compare_predicate(
+                        value.clone(),
+                        CompareOp::Eq,
+                        o,
+                        case_sensitive,
+                        ir_span(e.span),
+                    )
+                })
                 .collect();
             if !list.is_empty() {
                 parts.push(Predicate::InList {
+                    at: ir_span(e.span),
                     value: value.clone(),
                     list,
                     test,
@@ -593,6 +612,7 @@ impl Normalizer<'_> {
         let parts: Vec<Predicate> = terms
             .into_iter()
             .map(|t| Predicate::Text {
+                at: ir_span(e.span),
                 value: value.clone(),
                 test: TextTest::Term,
                 pattern: t,
@@ -600,6 +620,7 @@ impl Normalizer<'_> {
                 negated: false,
             })
             .chain((!list.is_empty()).then(|| Predicate::InList {
+                at: ir_span(e.span),
                 value: value.clone(),
                 list,
                 test,
@@ -624,11 +645,13 @@ impl Normalizer<'_> {
         let lower = name.to_ascii_lowercase();
         match (lower.as_str(), args) {
             ("isempty" | "isnotempty" | "isnull" | "isnotnull", [v]) => Predicate::Empty {
+                at: ir_span(e.span),
                 value: self.scalar(v, env),
                 null_only: lower.contains("null"),
                 negated: lower.starts_with("isnot"),
             },
             ("ipv4_is_private", [v]) => Predicate::PrivateIp {
+                at: ir_span(e.span),
                 value: self.scalar(v, env),
                 negated: false,
             },
@@ -647,6 +670,7 @@ impl Normalizer<'_> {
                         }
                         _ => {
                             return Predicate::Expr {
+                                at: ir_span(e.span),
                                 value: self.scalar(e, env),
                                 negated: false,
                             };
@@ -654,6 +678,7 @@ impl Normalizer<'_> {
                     }
                 }
                 Predicate::Cidr {
+                    at: ir_span(e.span),
                     value,
                     ranges,
                     negated: false,
@@ -662,6 +687,7 @@ impl Normalizer<'_> {
             _ => match self.scalar(e, env) {
                 Scalar::Condition { predicate } => *predicate,
                 value => Predicate::Expr {
+                    at: ir_span(e.span),
                     value,
                     negated: false,
                 },
@@ -688,6 +714,7 @@ pub fn compare_predicate(
     op: CompareOp,
     right: Scalar,
     case_sensitive: bool,
+    at: Span,
 ) -> Predicate {
     // Keep the constant on the right.
     let (left, op, right) = match (&left, &right) {
@@ -708,6 +735,7 @@ pub fn compare_predicate(
             CompareOp::Ne => !*b,
             _ => {
                 return Predicate::Compare {
+                    at,
                     left,
                     op,
                     right,
@@ -719,6 +747,7 @@ pub fn compare_predicate(
         return if holds { p } else { negate(p) };
     }
     Predicate::Compare {
+        at,
         left,
         op,
         right,
@@ -886,7 +915,9 @@ pub fn output_column(p: &Pipeline) -> Option<String> {
     use crate::ir::Stage;
     for stage in p.stages.iter().rev() {
         match stage {
-            Stage::Project { columns } | Stage::Distinct { columns } if columns.len() == 1 => {
+            Stage::Project { columns, .. } | Stage::Distinct { columns, .. }
+                if columns.len() == 1 =>
+            {
                 return Some(columns[0].name.clone());
             }
             Stage::Aggregate {

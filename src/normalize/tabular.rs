@@ -14,7 +14,7 @@ use crate::syntax::ast::{self, ExprKind, OperatorKind, Span};
 use super::env::{Binding, Env, Function};
 use super::predicate::{and, conjuncts};
 use super::scalar::{TIME_COLUMNS, literal};
-use super::{MAX_INLINE_DEPTH, Normalizer};
+use super::{MAX_INLINE_DEPTH, Normalizer, ir_span};
 
 impl Normalizer<'_> {
     /// A tabular expression.
@@ -38,7 +38,7 @@ impl Normalizer<'_> {
                 Some(Binding::Scalar(_)) => {
                     self.unsupported_source(e, "a scalar value used as a table")
                 }
-                _ => Pipeline::table(name.clone()),
+                _ => Pipeline::table(name.clone(), ir_span(e.span)),
             },
             ExprKind::Call { name, args } => self.tabular_call(name, args, e, env),
             ExprKind::Member { target, member } => match &target.kind {
@@ -51,7 +51,7 @@ impl Normalizer<'_> {
                         e.span,
                         format!("`{e}` reads another database; translated as table `{member}`"),
                     );
-                    Pipeline::table(member.clone())
+                    Pipeline::table(member.clone(), ir_span(e.span))
                 }
                 _ => self.unsupported_source(e, "this table reference"),
             },
@@ -100,7 +100,7 @@ impl Normalizer<'_> {
             ("table", [t, ..]) => match self.scalar(t, env) {
                 Scalar::Literal {
                     value: Value::String(name),
-                } => Pipeline::table(name),
+                } => Pipeline::table(name, ir_span(e.span)),
                 _ => self.unsupported_source(e, "`table()` with a name that is not a constant"),
             },
             ("materialize" | "view", [inner]) => self.tabular(inner, env),
@@ -265,27 +265,35 @@ impl Normalizer<'_> {
         match &op.kind {
             OperatorKind::Where { predicate } => {
                 let pred = self.predicate(predicate, env);
-                add_filter(&mut p, pred);
+                add_filter(&mut p, pred, ir_span(op.span));
             }
             OperatorKind::Extend { columns } => {
                 let assigns = self.assigns(columns, env);
                 match p.stages.last_mut() {
                     // `extend a = .. | extend b = ..` is one step when the second neither
                     // reads nor redefines what the first computes.
-                    Some(Stage::Compute { columns }) if independent(columns, &assigns) => {
+                    Some(Stage::Compute { columns, .. }) if independent(columns, &assigns) => {
                         columns.extend(assigns)
                     }
-                    _ => p.stages.push(Stage::Compute { columns: assigns }),
+                    _ => p.stages.push(Stage::Compute {
+                        columns: assigns,
+                        at: ir_span(op.span),
+                    }),
                 }
             }
             OperatorKind::Project { columns } => {
                 let columns = self.assigns(columns, env);
-                p.stages.push(Stage::Project { columns });
+                p.stages.push(Stage::Project {
+                    columns,
+                    at: ir_span(op.span),
+                });
             }
             OperatorKind::ProjectAway { columns } => p.stages.push(Stage::Drop {
+                at: ir_span(op.span),
                 columns: columns.iter().map(|c| c.pattern.clone()).collect(),
             }),
             OperatorKind::ProjectKeep { columns } => p.stages.push(Stage::Keep {
+                at: ir_span(op.span),
                 columns: columns.iter().map(|c| c.pattern.clone()).collect(),
             }),
             OperatorKind::ProjectRename { renames } => {
@@ -305,9 +313,13 @@ impl Normalizer<'_> {
                         }
                     }
                 }
-                p.stages.push(Stage::Rename { renames: out });
+                p.stages.push(Stage::Rename {
+                    renames: out,
+                    at: ir_span(op.span),
+                });
             }
             OperatorKind::ProjectReorder { columns } => p.stages.push(Stage::Reorder {
+                at: ir_span(op.span),
                 columns: columns.iter().map(|(c, _)| c.pattern.clone()).collect(),
             }),
             OperatorKind::Summarize { aggregates, by, .. } => {
@@ -324,6 +336,7 @@ impl Normalizer<'_> {
                     .collect();
                 let aggregates = aggregates.iter().map(|a| self.aggregate(a, env)).collect();
                 p.stages.push(Stage::Aggregate {
+                    at: ir_span(op.span),
                     keys,
                     aggregates,
                     having: None,
@@ -376,7 +389,12 @@ impl Normalizer<'_> {
                     }
                 };
                 let right = self.tabular(right, env);
-                p.stages.push(Stage::Join { kind, right, keys });
+                p.stages.push(Stage::Join {
+                    kind,
+                    right,
+                    keys,
+                    at: ir_span(op.span),
+                });
             }
             OperatorKind::Union { options, tables } => {
                 // `T | union U` is `union T, U`.
@@ -418,7 +436,11 @@ impl Normalizer<'_> {
                     } => Some(n),
                     _ => None,
                 });
-                p.stages.push(Stage::Expand { columns, limit });
+                p.stages.push(Stage::Expand {
+                    columns,
+                    limit,
+                    at: ir_span(op.span),
+                });
             }
             OperatorKind::Parse {
                 drop_unmatched,
@@ -455,6 +477,7 @@ impl Normalizer<'_> {
                     })
                     .collect();
                 p.stages.push(Stage::Parse {
+                    at: ir_span(op.span),
                     source,
                     kind,
                     pattern,
@@ -463,10 +486,16 @@ impl Normalizer<'_> {
             }
             OperatorKind::Sort { keys } => {
                 let keys = keys.iter().map(|k| self.sort_key(k, env)).collect();
-                p.stages.push(Stage::Sort { keys });
+                p.stages.push(Stage::Sort {
+                    keys,
+                    at: ir_span(op.span),
+                });
             }
             OperatorKind::Take { count } => match self.constant_count(count, env) {
-                Some(count) => p.stages.push(Stage::Limit { count }),
+                Some(count) => p.stages.push(Stage::Limit {
+                    count,
+                    at: ir_span(op.span),
+                }),
                 None => {
                     return self.unsupported_stage(
                         p,
@@ -478,7 +507,11 @@ impl Normalizer<'_> {
             OperatorKind::Top { count, by } => match self.constant_count(count, env) {
                 Some(count) => {
                     let key = self.sort_key(by, env);
-                    p.stages.push(Stage::Top { count, key });
+                    p.stages.push(Stage::Top {
+                        count,
+                        key,
+                        at: ir_span(op.span),
+                    });
                 }
                 None => {
                     return self.unsupported_stage(
@@ -490,15 +523,23 @@ impl Normalizer<'_> {
             },
             OperatorKind::Distinct { columns } => {
                 let columns = self.assigns(columns, env);
-                p.stages.push(Stage::Distinct { columns });
+                p.stages.push(Stage::Distinct {
+                    columns,
+                    at: ir_span(op.span),
+                });
             }
-            OperatorKind::Count => p.stages.push(Stage::Count),
+            OperatorKind::Count => p.stages.push(Stage::Count {
+                at: ir_span(op.span),
+            }),
             // Naming a result or asking for row order changes nothing a detection sees.
             OperatorKind::As { .. } => {}
             OperatorKind::Serialize { columns } => {
                 if !columns.is_empty() {
                     let assigns = self.assigns(columns, env);
-                    p.stages.push(Stage::Compute { columns: assigns });
+                    p.stages.push(Stage::Compute {
+                        columns: assigns,
+                        at: ir_span(op.span),
+                    });
                 }
             }
             OperatorKind::Render { .. } => {
@@ -528,6 +569,7 @@ impl Normalizer<'_> {
                 );
                 let args = args.iter().map(|a| self.scalar(a, env)).collect();
                 p.stages.push(Stage::UnresolvedInvoke {
+                    at: ir_span(op.span),
                     name: name.clone(),
                     args,
                 });
@@ -608,6 +650,7 @@ impl Normalizer<'_> {
             many => (String::new(), many.iter().map(|n| n.name.clone()).collect()),
         };
         Aggregate {
+            at: ir_span(a.value.span),
             name,
             names,
             function,
@@ -631,7 +674,7 @@ fn independent(earlier: &[Assign], later: &[Assign]) -> bool {
 
 /// Adds a filter: merged with a filter before it, moved before computed columns it does
 /// not read, folded into a window or an aggregate's `having` when it is one.
-fn add_filter(p: &mut Pipeline, predicate: Predicate) {
+fn add_filter(p: &mut Pipeline, predicate: Predicate, span: crate::ir::Span) {
     let mut remaining = vec![];
     for part in conjuncts(predicate) {
         if p.stages.iter().all(|s| matches!(s, Stage::Filter { .. }))
@@ -655,6 +698,7 @@ fn add_filter(p: &mut Pipeline, predicate: Predicate) {
         keys,
         aggregates,
         having,
+        ..
     }) = p.stages.last_mut()
     {
         let outputs: BTreeSet<&str> = keys
@@ -680,7 +724,7 @@ fn add_filter(p: &mut Pipeline, predicate: Predicate) {
     let mut at = p.stages.len();
     while at > 0 {
         match &p.stages[at - 1] {
-            Stage::Compute { columns }
+            Stage::Compute { columns, .. }
                 if !read.contains("*") && columns.iter().all(|c| !read.contains(&c.name)) =>
             {
                 at -= 1
@@ -689,12 +733,20 @@ fn add_filter(p: &mut Pipeline, predicate: Predicate) {
         }
     }
     if at > 0
-        && let Stage::Filter { predicate: before } = &mut p.stages[at - 1]
+        && let Stage::Filter {
+            predicate: before, ..
+        } = &mut p.stages[at - 1]
     {
         *before = and(vec![before.clone(), predicate]);
         return;
     }
-    p.stages.insert(at, Stage::Filter { predicate });
+    p.stages.insert(
+        at,
+        Stage::Filter {
+            predicate,
+            at: span,
+        },
+    );
 }
 
 /// `TimeGenerated > ago(1h)` (or `>=`, or mirrored) is the query window.
@@ -747,6 +799,7 @@ fn classify_aggregate(
             value: Value::Bool(b),
         }) => Some(Predicate::Constant { value: *b }),
         Some(other) => Some(Predicate::Expr {
+            at: Default::default(),
             value: other.clone(),
             negated: false,
         }),

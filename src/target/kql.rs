@@ -94,7 +94,9 @@ pub fn pipeline(p: &Pipeline) -> Expr {
 /// The source expression, and operators it needs right after (the window filter).
 fn source(s: &Source) -> (Expr, Vec<Operator>) {
     match s {
-        Source::Table { name: n, window } => {
+        Source::Table {
+            name: n, window, ..
+        } => {
             let ops = window
                 .iter()
                 .map(|w| {
@@ -163,26 +165,26 @@ fn source(s: &Source) -> (Expr, Vec<Operator>) {
 fn stage_operators(stage: &Stage) -> Vec<Operator> {
     let one = |kind| vec![op(kind)];
     match stage {
-        Stage::Filter { predicate: p } => vec![where_op(predicate(p))],
-        Stage::Compute { columns } => one(OperatorKind::Extend {
+        Stage::Filter { predicate: p, .. } => vec![where_op(predicate(p))],
+        Stage::Compute { columns, .. } => one(OperatorKind::Extend {
             columns: columns
                 .iter()
                 .map(|a| assignment(&a.name, scalar(&a.value)))
                 .collect(),
         }),
-        Stage::Project { columns } => one(OperatorKind::Project {
+        Stage::Project { columns, .. } => one(OperatorKind::Project {
             columns: columns
                 .iter()
                 .map(|a| assignment(&a.name, scalar(&a.value)))
                 .collect(),
         }),
-        Stage::Drop { columns } => one(OperatorKind::ProjectAway {
+        Stage::Drop { columns, .. } => one(OperatorKind::ProjectAway {
             columns: patterns(columns),
         }),
-        Stage::Keep { columns } => one(OperatorKind::ProjectKeep {
+        Stage::Keep { columns, .. } => one(OperatorKind::ProjectKeep {
             columns: patterns(columns),
         }),
-        Stage::Rename { renames } => one(OperatorKind::ProjectRename {
+        Stage::Rename { renames, .. } => one(OperatorKind::ProjectRename {
             renames: renames
                 .iter()
                 .map(|r| Assignment {
@@ -191,13 +193,14 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
                 })
                 .collect(),
         }),
-        Stage::Reorder { columns } => one(OperatorKind::ProjectReorder {
+        Stage::Reorder { columns, .. } => one(OperatorKind::ProjectReorder {
             columns: patterns(columns).into_iter().map(|c| (c, None)).collect(),
         }),
         Stage::Aggregate {
             keys,
             aggregates,
             having,
+            ..
         } => {
             let mut ops = vec![op(OperatorKind::Summarize {
                 options: vec![],
@@ -212,7 +215,9 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
             }
             ops
         }
-        Stage::Join { kind, right, keys } => {
+        Stage::Join {
+            kind, right, keys, ..
+        } => {
             let kind_name = match kind {
                 JoinKind::InnerUnique => "innerunique",
                 JoinKind::Inner => "inner",
@@ -246,7 +251,7 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
                 },
             })
         }
-        Stage::Expand { columns, limit } => one(OperatorKind::MvExpand {
+        Stage::Expand { columns, limit, .. } => one(OperatorKind::MvExpand {
             options: vec![],
             items: columns
                 .iter()
@@ -267,6 +272,7 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
             kind,
             pattern,
             drop_unmatched,
+            ..
         } => one(OperatorKind::Parse {
             drop_unmatched: *drop_unmatched,
             options: match kind {
@@ -292,24 +298,24 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
                 })
                 .collect(),
         }),
-        Stage::Sort { keys } => one(OperatorKind::Sort {
+        Stage::Sort { keys, .. } => one(OperatorKind::Sort {
             keys: keys.iter().map(sort_key).collect(),
         }),
-        Stage::Limit { count } => one(OperatorKind::Take {
+        Stage::Limit { count, .. } => one(OperatorKind::Take {
             count: long(*count),
         }),
-        Stage::Top { count, key } => one(OperatorKind::Top {
+        Stage::Top { count, key, .. } => one(OperatorKind::Top {
             count: long(*count),
             by: sort_key(key),
         }),
-        Stage::Distinct { columns } => one(OperatorKind::Distinct {
+        Stage::Distinct { columns, .. } => one(OperatorKind::Distinct {
             columns: columns
                 .iter()
                 .map(|a| assignment(&a.name, scalar(&a.value)))
                 .collect(),
         }),
-        Stage::Count => one(OperatorKind::Count),
-        Stage::UnresolvedInvoke { name: n, args } => one(OperatorKind::Invoke {
+        Stage::Count { .. } => one(OperatorKind::Count),
+        Stage::UnresolvedInvoke { name: n, args, .. } => one(OperatorKind::Invoke {
             function: call(n, args.iter().map(scalar).collect()),
         }),
         Stage::Unsupported(u) => vec![reparse_operator(&u.kql)],
@@ -441,6 +447,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             op: cmp,
             right,
             case_sensitive,
+            ..
         } => {
             let op = match (cmp, case_sensitive) {
                 (CompareOp::Eq, true) => BinaryOp::Eq,
@@ -460,6 +467,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             pattern,
             case_sensitive,
             negated,
+            ..
         } => {
             let test = match test {
                 TextTest::Term => StringTest::Has,
@@ -484,6 +492,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             value,
             pattern,
             negated,
+            ..
         } => {
             let e = binary(
                 BinaryOp::Str(StringOp {
@@ -502,6 +511,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             test,
             case_sensitive,
             negated,
+            ..
         } => {
             let (op, wrap_not) = match (test, case_sensitive, negated) {
                 (ListTest::Equals, true, false) => (ListOp::In, false),
@@ -546,6 +556,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             low,
             high,
             negated,
+            ..
         } => expr(ExprKind::Between {
             negated: *negated,
             operand: Box::new(scalar(v)),
@@ -556,6 +567,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             value: v,
             ranges,
             negated,
+            ..
         } => {
             let e = match ranges.as_slice() {
                 [one] => call("ipv4_is_in_range", vec![scalar(v), string(one)]),
@@ -567,7 +579,9 @@ pub fn predicate(p: &Predicate) -> Expr {
             };
             if *negated { not(e) } else { e }
         }
-        Predicate::PrivateIp { value: v, negated } => {
+        Predicate::PrivateIp {
+            value: v, negated, ..
+        } => {
             let e = call("ipv4_is_private", vec![scalar(v)]);
             if *negated { not(e) } else { e }
         }
@@ -575,6 +589,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             value: v,
             null_only,
             negated,
+            ..
         } => {
             let f = match (null_only, negated) {
                 (false, false) => "isempty",
@@ -584,7 +599,9 @@ pub fn predicate(p: &Predicate) -> Expr {
             };
             call(f, vec![scalar(v)])
         }
-        Predicate::Expr { value: v, negated } => {
+        Predicate::Expr {
+            value: v, negated, ..
+        } => {
             let e = scalar(v);
             if *negated { not(e) } else { e }
         }
