@@ -60,7 +60,14 @@ fn seed_kql() {
         let loaded = kqlc::load::load_file(&path).expect("seed loads");
         let rule = &loaded.rules[0];
         let (detection, notes) = kqlc::normalize_rule(rule, &functions).unwrap();
-        let kql = kqlc::target::translate(kqlc::target::Target::Kql, rule, &detection, &notes);
+        let cx = kqlc::target::Context {
+            rule,
+            detection: &detection,
+            notes: &notes,
+            mappings: kqlc::mapping::Mappings::embedded(),
+            format: kqlc::target::Format::Query,
+        };
+        let kql = kqlc::target::translate(kqlc::target::Target::Kql, &cx);
         // The printed query is valid KQL that kqlc reads back.
         let body: String = kql
             .text

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::diag::{self, Code};
 use crate::load::{Rule, RuleFormat};
-use crate::target::{Fidelity, Target};
+use crate::mapping::Mappings;
+use crate::target::{Context, Fidelity, Format, Target};
 
 /// Exit status: every input processed.
 pub const EXIT_OK: u8 = 0;
@@ -89,6 +90,15 @@ struct ConvertArgs {
     /// `.create-or-alter function` commands).
     #[arg(long, value_name = "FILE")]
     functions: Option<PathBuf>,
+    /// Field and source mappings laid over the embedded ones (the format of
+    /// targets/mappings.yaml).
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    /// Output forms, comma-separated: `savedsearch` writes SPL as a savedsearches.conf
+    /// stanza, `elastic-rule` writes ES|QL as an Elastic detection rule; other targets
+    /// write their query.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "query")]
+    format: Vec<Format>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -324,9 +334,52 @@ fn ir(args: &IrArgs) -> u8 {
     if failed { EXIT_FAILED } else { EXIT_OK }
 }
 
+/// The embedded mappings, with `--mapping FILE` laid over them.
+fn load_mappings(path: Option<&PathBuf>) -> Result<std::borrow::Cow<'static, Mappings>, u8> {
+    let Some(path) = path else {
+        return Ok(std::borrow::Cow::Borrowed(Mappings::embedded()));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!(
+            "error[{}]: cannot read mapping file `{}`: {e}",
+            Code::ReadFailed.as_str(),
+            path.display()
+        );
+        EXIT_FAILED
+    })?;
+    Mappings::with_overrides(&text)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| {
+            eprintln!(
+                "error[{}]: invalid mapping file `{}`: {e}",
+                Code::YamlSyntax.as_str(),
+                path.display()
+            );
+            EXIT_FAILED
+        })
+}
+
+/// The form a target is written in, given the `--format` list.
+fn format_for(target: Target, formats: &[Format]) -> Format {
+    let wanted = match target {
+        Target::Spl => Format::Savedsearch,
+        Target::Esql => Format::ElasticRule,
+        _ => return Format::Query,
+    };
+    if formats.contains(&wanted) {
+        wanted
+    } else {
+        Format::Query
+    }
+}
+
 fn convert(args: &ConvertArgs) -> u8 {
     let functions = match load_functions(args.functions.as_ref()) {
         Ok(f) => f,
+        Err(status) => return status,
+    };
+    let mappings = match load_mappings(args.mapping.as_ref()) {
+        Ok(m) => m,
         Err(status) => return status,
     };
     let mut targets = args.to.clone();
@@ -356,9 +409,15 @@ fn convert(args: &ConvertArgs) -> u8 {
                 let _ = write!(stderr, "{}", diag::render(d, &rule.file));
             }
             for &target in &targets {
-                let translation = inputs::guarded(|| {
-                    Ok(crate::target::translate(target, rule, &detection, &notes))
-                });
+                let format = format_for(target, &args.format);
+                let cx = Context {
+                    rule,
+                    detection: &detection,
+                    notes: &notes,
+                    mappings: &mappings,
+                    format,
+                };
+                let translation = inputs::guarded(|| Ok(crate::target::translate(target, &cx)));
                 let translation = match translation {
                     Ok(t) => t,
                     Err(d) => {
@@ -377,7 +436,8 @@ fn convert(args: &ConvertArgs) -> u8 {
                         let _ = write!(stdout, "{}", translation.text);
                     }
                     Some(dir) => {
-                        let file = output_path(dir, target, &relative, several.then_some(index));
+                        let file =
+                            output_path(dir, target, format, &relative, several.then_some(index));
                         if let Err(e) = write_file(&file, &translation.text) {
                             failed = true;
                             let _ = writeln!(
@@ -400,6 +460,7 @@ fn convert(args: &ConvertArgs) -> u8 {
 fn output_path(
     dir: &std::path::Path,
     target: Target,
+    form: Format,
     relative: &std::path::Path,
     index: Option<usize>,
 ) -> PathBuf {
@@ -409,8 +470,8 @@ fn output_path(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = match index {
-        Some(i) => format!("{stem}.{i}.{}", target.extension()),
-        None => format!("{stem}.{}", target.extension()),
+        Some(i) => format!("{stem}.{i}.{}", target.extension(form)),
+        None => format!("{stem}.{}", target.extension(form)),
     };
     path.set_file_name(name);
     path

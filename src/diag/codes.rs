@@ -2,7 +2,8 @@
 //! CODE` prints the explanation.
 //!
 //! Letters: `L` loading a rule file, `P` parsing its query, `N` normalizing it (notes on
-//! meaning), `U` what the detection IR cannot express, `X` internal errors.
+//! meaning), `U` what the detection IR cannot express, `T` what a target cannot carry over
+//! exactly, `X` internal errors.
 
 use serde::{Serialize, Serializer};
 
@@ -120,6 +121,38 @@ codes! {
          `.create-or-alter function` commands); until then it stays an unresolved node.";
     WriteFailed = "L009", "an output file could not be written",
         "`--out DIR` could not create a directory or write a file (permissions, disk full).";
+    MatchesMore = "T001", "the translation matches more events",
+        "The target has no exact equivalent of a KQL test, and the closest one it has also \
+         matches events the KQL would not (for example `has`, a whole-term match, written as a \
+         substring match). The output says where; review the rule or narrow it by hand.";
+    MatchesFewer = "T002", "the translation matches fewer events",
+        "The closest test the target has misses events the KQL would match. The output says where.";
+    NotTranslated = "T003", "part of the rule could not be carried over",
+        "A construct the target cannot express (a computed column in Sigma, a join the target \
+         cannot run, a workspace function) was left out or replaced; the output says what and \
+         what was done instead.";
+    UnmappedField = "T004", "a field has no known name in the target",
+        "The embedded mapping does not know this column for this table, so the Sentinel name is \
+         kept. Give the target's name with `--mapping FILE` (see targets/mappings.yaml).";
+    NoEquivalentField = "T005", "the target has no such field",
+        "The mapping says the target's data has no equivalent of this column (for example \
+         Sentinel's `Account` in the sign-in tables). The condition on it cannot be kept.";
+    UnmappedSource = "T006", "the table has no known source in the target",
+        "The embedded mapping does not say which Sigma logsource, Splunk sourcetype or Elastic \
+         index holds this table's events; a placeholder is written. Give it with `--mapping FILE`.";
+    CaseSemantics = "T007", "case sensitivity differs",
+        "The target compares case differently from the KQL operator (for example Splunk's search \
+         is case-insensitive where KQL's `==` is not) and the output could not fully make up for \
+         it.";
+    TargetLimit = "T008", "a target limit changes the result",
+        "The target runs the construct with a limit KQL does not have (for example Splunk's \
+         subsearch and join row limits), so results can differ on large data.";
+    SourceNote = "T009", "a note on how a table is mapped",
+        "The mapping records a caveat for this table (for example CommonSecurityLog mapped as \
+         Cisco ASA only).";
+    Untranslatable = "T010", "the rule cannot be translated to this target",
+        "The rule depends on something this target cannot express at all (an unresolved \
+         workspace function, an operator kqlc does not model); nothing usable could be written.";
     Internal = "X001", "internal error",
         "kqlc hit a bug while processing this rule. The other rules were still processed. \
          Please report it with the rule that triggered it.";

@@ -9,6 +9,18 @@ use crate::syntax::ast::{
     SortKey as AstSortKey, SortOrder, Span, Statement, StringLit, StringOp, StringTest,
 };
 
+/// The KQL target's output: a comment header, then the query. It prints what the IR keeps
+/// opaque verbatim, so it adds no diagnostics of its own.
+pub fn emit_rule(cx: &super::Context) -> super::Emitted {
+    let mut text = super::header("//", cx.rule, cx.notes);
+    text.push_str(&emit(cx.detection));
+    text.push('\n');
+    super::Emitted {
+        text,
+        diagnostics: vec![],
+    }
+}
+
 /// The query text for a detection.
 pub fn emit(detection: &Detection) -> String {
     let query = ast::Query {
