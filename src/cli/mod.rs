@@ -1,6 +1,7 @@
 //! The command line: argument parsing (clap), walking inputs, printing results and
 //! diagnostics, exit status. No stage logic lives here: it calls the library's stages.
 
+mod batch;
 mod inputs;
 pub mod tree;
 
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::diag::{self, Code};
 use crate::load::{Rule, RuleFormat};
 use crate::mapping::Mappings;
-use crate::target::{Context, Fidelity, Format, Target};
+use crate::target::{Fidelity, Format, Target};
 
 /// Exit status: every input processed.
 pub const EXIT_OK: u8 = 0;
@@ -44,6 +45,9 @@ enum Command {
     Ir(IrArgs),
     /// Translate rules to other languages.
     Convert(ConvertArgs),
+    /// Convert and compare with committed outputs (`convert --out`); exit status 1 and a
+    /// diff when they drifted. For CI.
+    Check(CheckArgs),
     /// Explain a diagnostic code (`kqlc explain P001`), or list every code.
     Explain {
         /// The code to explain; every code when omitted.
@@ -86,6 +90,23 @@ struct ConvertArgs {
     /// Write `DIR/<target>/<input's relative path>` instead of printing to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    options: ConvertOptions,
+    /// Write a report of every rule and target (status, diagnostics): JSON, or Markdown
+    /// when FILE ends in `.md`.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Exit with status 1 when a translation is approximated, not only when one fails.
+    #[arg(long)]
+    strict: bool,
+    /// Print only the summary, not each rule's diagnostics.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Options shared by `convert` and `check`.
+#[derive(Debug, clap::Args)]
+struct ConvertOptions {
     /// Definitions of workspace functions the rules call (KQL `let` statements or
     /// `.create-or-alter function` commands).
     #[arg(long, value_name = "FILE")]
@@ -99,6 +120,21 @@ struct ConvertArgs {
     /// write their query.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "query")]
     format: Vec<Format>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Rule files or directories, as given to `convert`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The directory `convert --out` wrote (and that is committed).
+    #[arg(long, value_name = "DIR", required = true)]
+    against: PathBuf,
+    /// Targets to check, comma-separated (default: those with a directory in the outputs).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    to: Vec<Target>,
+    #[command(flatten)]
+    options: ConvertOptions,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Parse(args) => parse(&args),
         Command::Ir(args) => ir(&args),
         Command::Convert(args) => convert(&args),
+        Command::Check(args) => check(&args),
         Command::Explain { code } => explain(code.as_deref()),
     })
 }
@@ -359,92 +396,91 @@ fn load_mappings(path: Option<&PathBuf>) -> Result<std::borrow::Cow<'static, Map
         })
 }
 
-/// The form a target is written in, given the `--format` list.
-fn format_for(target: Target, formats: &[Format]) -> Format {
-    let wanted = match target {
-        Target::Spl => Format::Savedsearch,
-        Target::Esql => Format::ElasticRule,
-        _ => return Format::Query,
+/// Runs a conversion job with the shared options; `None` (after printing why) when an
+/// option file cannot be read.
+fn run_job(
+    paths: &[PathBuf],
+    targets: &[Target],
+    options: &ConvertOptions,
+    progress: bool,
+) -> Result<Vec<batch::FileResult>, u8> {
+    let functions = load_functions(options.functions.as_ref())?;
+    let mappings = load_mappings(options.mapping.as_ref())?;
+    let job = batch::Job {
+        paths,
+        targets,
+        formats: &options.format,
+        functions: &functions,
+        mappings: &mappings,
     };
-    if formats.contains(&wanted) {
-        wanted
-    } else {
-        Format::Query
+    Ok(with_big_stack(|| batch::run(&job, progress)))
+}
+
+/// Runs `f` on rayon threads with room for deeply nested (but accepted) queries.
+fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
     }
 }
 
+fn sorted_targets(targets: &[Target]) -> Vec<Target> {
+    let mut t = targets.to_vec();
+    t.sort();
+    t.dedup();
+    t
+}
+
 fn convert(args: &ConvertArgs) -> u8 {
-    let functions = match load_functions(args.functions.as_ref()) {
-        Ok(f) => f,
+    let targets = sorted_targets(&args.to);
+    let results = match run_job(&args.paths, &targets, &args.options, true) {
+        Ok(r) => r,
         Err(status) => return status,
     };
-    let mappings = match load_mappings(args.mapping.as_ref()) {
-        Ok(m) => m,
-        Err(status) => return status,
-    };
-    let mut targets = args.to.clone();
-    targets.sort();
-    targets.dedup();
-    let mut failed = false;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
-    for (path, relative) in inputs::collect_with_relative(&args.paths) {
-        let outcome = inputs::load(&path);
-        failed |= outcome.failed();
-        for d in &outcome.diagnostics {
-            let _ = write!(stderr, "{}", diag::render(d, &outcome.file));
+    let mut failed = false;
+    let mut approximated = false;
+    let mut rule_count = 0;
+    for file in &results {
+        failed |= file.failed();
+        if !args.quiet {
+            for d in &file.load_diagnostics {
+                let _ = write!(stderr, "{}", diag::render(d, &file.file));
+            }
         }
-        let several = outcome.rules.len() > 1;
-        for (index, rule) in outcome.rules.iter().enumerate() {
-            let normalized = inputs::guarded(|| crate::normalize_rule(rule, &functions));
-            let (detection, notes) = match normalized {
-                Ok(ok) => ok,
-                Err(d) => {
-                    failed = true;
-                    let _ = write!(stderr, "{}", diag::render(&d, &rule.file));
+        for rule in &file.rules {
+            rule_count += 1;
+            if !args.quiet {
+                for d in rule.error.iter().chain(&rule.notes) {
+                    let _ = write!(stderr, "{}", diag::render(d, &rule.rule.file));
+                }
+            }
+            for (format, t) in &rule.translations {
+                approximated |= t.fidelity == Fidelity::Approximate;
+                if !args.quiet {
+                    // The IR's notes were printed once above; here what the target added.
+                    for d in t.diagnostics.iter().skip(rule.notes.len()) {
+                        let _ = write!(stderr, "{}", diag::render(d, &rule.rule.file));
+                    }
+                }
+                if t.fidelity == Fidelity::Failed && t.text.is_empty() {
                     continue;
                 }
-            };
-            for d in &notes {
-                let _ = write!(stderr, "{}", diag::render(d, &rule.file));
-            }
-            for &target in &targets {
-                let format = format_for(target, &args.format);
-                let cx = Context {
-                    rule,
-                    detection: &detection,
-                    notes: &notes,
-                    mappings: &mappings,
-                    format,
-                };
-                let translation = inputs::guarded(|| Ok(crate::target::translate(target, &cx)));
-                let translation = match translation {
-                    Ok(t) => t,
-                    Err(d) => {
-                        failed = true;
-                        let _ = write!(stderr, "{}", diag::render(&d, &rule.file));
-                        continue;
-                    }
-                };
-                // The IR's notes were printed once above; print only what the target added.
-                for d in translation.diagnostics.iter().skip(notes.len()) {
-                    let _ = write!(stderr, "{}", diag::render(d, &rule.file));
-                }
-                failed |= translation.fidelity == Fidelity::Failed;
                 match &args.out {
                     None => {
-                        let _ = write!(stdout, "{}", translation.text);
+                        let _ = write!(stdout, "{}", t.text);
                     }
                     Some(dir) => {
-                        let file =
-                            output_path(dir, target, format, &relative, several.then_some(index));
-                        if let Err(e) = write_file(&file, &translation.text) {
+                        let path =
+                            batch::output_path(dir, t.target, *format, &file.relative, rule.index);
+                        if let Err(e) = write_file(&path, &t.text) {
                             failed = true;
                             let _ = writeln!(
                                 stderr,
                                 "error[{}]: cannot write `{}`: {e}",
                                 Code::WriteFailed.as_str(),
-                                file.display()
+                                path.display()
                             );
                         }
                     }
@@ -452,29 +488,125 @@ fn convert(args: &ConvertArgs) -> u8 {
             }
         }
     }
-    if failed { EXIT_FAILED } else { EXIT_OK }
+    let tallies = batch::tally(&results, &targets);
+    if args.out.is_some() || rule_count > 1 || args.quiet {
+        let _ = write!(stderr, "\n{}", batch::summary_table(&tallies));
+    }
+    if let Some(path) = &args.report {
+        let text = if path.extension().is_some_and(|e| e == "md") {
+            batch::report_markdown(&results, &targets)
+        } else {
+            batch::report_json(&results, &targets)
+        };
+        if let Err(e) = write_file(path, &text) {
+            let _ = writeln!(
+                stderr,
+                "error[{}]: cannot write report `{}`: {e}",
+                Code::WriteFailed.as_str(),
+                path.display()
+            );
+            failed = true;
+        }
+    }
+    if failed || (args.strict && approximated) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
-/// `DIR/<target>/<relative path>.<ext>`; a file holding several rules gets one output
-/// per rule, numbered.
-fn output_path(
-    dir: &std::path::Path,
-    target: Target,
-    form: Format,
-    relative: &std::path::Path,
-    index: Option<usize>,
-) -> PathBuf {
-    let mut path = dir.join(target.name()).join(relative);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = match index {
-        Some(i) => format!("{stem}.{i}.{}", target.extension(form)),
-        None => format!("{stem}.{}", target.extension(form)),
+fn check(args: &CheckArgs) -> u8 {
+    let targets = if args.to.is_empty() {
+        [Target::Sigma, Target::Spl, Target::Esql, Target::Kql]
+            .into_iter()
+            .filter(|t| args.against.join(t.name()).is_dir())
+            .collect()
+    } else {
+        sorted_targets(&args.to)
     };
-    path.set_file_name(name);
-    path
+    if targets.is_empty() {
+        eprintln!(
+            "error: `{}` holds no output directory (sigma, spl, esql, kql); run `kqlc convert --out` first",
+            args.against.display()
+        );
+        return EXIT_USAGE;
+    }
+    let results = match run_job(&args.paths, &targets, &args.options, true) {
+        Ok(r) => r,
+        Err(status) => return status,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut produced = std::collections::BTreeSet::new();
+    let mut drifted = 0;
+    let mut failed = false;
+    for file in &results {
+        failed |= file.failed();
+        for rule in &file.rules {
+            for (format, t) in &rule.translations {
+                let path = batch::output_path(
+                    &args.against,
+                    t.target,
+                    *format,
+                    &file.relative,
+                    rule.index,
+                );
+                produced.insert(path.clone());
+                let committed = std::fs::read_to_string(&path).ok();
+                if committed.as_deref() == Some(t.text.as_str()) {
+                    continue;
+                }
+                drifted += 1;
+                let old = committed.as_deref().unwrap_or("");
+                let label = if committed.is_some() {
+                    "changed"
+                } else {
+                    "missing"
+                };
+                let _ = writeln!(stdout, "{label}: {}", path.display());
+                let diff = similar::TextDiff::from_lines(old, t.text.as_str());
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    diff.unified_diff().context_radius(2).header(
+                        &format!("{} (committed)", path.display()),
+                        &format!("{} (now)", path.display())
+                    )
+                );
+            }
+        }
+    }
+    // Committed outputs that nothing produces any more.
+    for target in &targets {
+        for entry in walkdir::WalkDir::new(args.against.join(target.name()))
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
+            if !produced.contains(entry.path()) {
+                drifted += 1;
+                let _ = writeln!(
+                    stdout,
+                    "extra: {} (no rule produces it)",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+    let rules: usize = results.iter().map(|f| f.rules.len()).sum();
+    if drifted == 0 && !failed {
+        eprintln!(
+            "check: {rules} rules, {} targets: outputs match",
+            targets.len()
+        );
+        EXIT_OK
+    } else {
+        eprintln!(
+            "check: {drifted} outputs drifted from {}",
+            args.against.display()
+        );
+        EXIT_FAILED
+    }
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
