@@ -1,6 +1,8 @@
 //! Shared test helpers: where the shared material and the validators are.
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
