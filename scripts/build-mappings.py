@@ -56,11 +56,42 @@ def where_clause(text):
 
 
 def clean_field(value):
+    """A target field name; `prefix.*` (the draft's way to say "the keys under") becomes
+    the prefix, to which kqlc appends the rest of a path."""
     if value is None:
         return None
     if not isinstance(value, str) or re.search(r"[\s()]", value):
         raise SystemExit(f"field value needs an override: {value!r}")
-    return value
+    return value[:-2] if value.endswith(".*") else value
+
+
+def split_columns(key, col):
+    """The draft groups similar columns in one row: `SubjectUserSid / TargetUserSid`,
+    `InitiatedBy.app.appId / servicePrincipalId`, `Account (seed 002)`. Yields one
+    (column, values) per column: the first takes the row's values; each other one takes
+    them with the first column's name replaced by its own where a value ends with that
+    name, and is left unmapped for a target where it does not (nothing is invented)."""
+    if key.startswith("<"):
+        return []
+    key = re.sub(r"\s*\(.*?\)\s*$", "", key)
+    names = [n.strip() for n in key.split(" / ")]
+    first = names[0]
+    values = {side: clean_field(col.get(side)) for side in ("sigma", "splunk", "elastic")}
+    out = [(first, dict(values))]
+    parent = first.rsplit(".", 1)[0] + "." if "." in first else ""
+    last = first.rsplit(".", 1)[-1]
+    for name in names[1:]:
+        if len(name) <= 4:
+            continue  # `SourceTranslatedAddress / Port`: an abbreviation, not a column name
+        full = parent + name if parent and "." not in name else name
+        derived = {}
+        for side, value in values.items():
+            if value is None:
+                derived[side] = None
+            elif value.endswith(last):
+                derived[side] = value[: len(value) - len(last)] + full.rsplit(".", 1)[-1]
+        out.append((full, derived))
+    return out
 
 
 def build():
@@ -94,14 +125,20 @@ def build():
         if override.get("note"):
             entry["note"] = override["note"]
         fields = {}
-        for column, col in (spec.get("columns") or {}).items():
-            fields[column] = {
-                "sigma": clean_field(col.get("sigma")),
-                "splunk": clean_field(col.get("splunk")),
-                "elastic": clean_field(col.get("elastic")),
-            }
-            if col.get("note"):
-                fields[column]["note"] = " ".join(str(col["note"]).split())
+        for key, col in (spec.get("columns") or {}).items():
+            for column, values in split_columns(key, col):
+                fields[column] = values
+                if col.get("note"):
+                    fields[column]["note"] = " ".join(str(col["note"]).split())
+        # AADNonInteractiveUserSignInLogs has SigninLogs' columns: the draft says so once.
+        parent = (spec.get("sentinel") or {}).get("inherits_columns_from") or spec.get("inherits_columns_from")
+        if parent:
+            inherited = {}
+            for key, col in (tables[parent].get("columns") or {}).items():
+                for column, values in split_columns(key, col):
+                    inherited[column] = values
+            inherited.update(fields)
+            fields = inherited
         entry["fields"] = fields
         out[name] = entry
     return {"tables": out}

@@ -68,17 +68,32 @@ fn inline(value: &Value) -> Option<String> {
     let Value::Object(map) = value else {
         return is_scalar(value).then(|| scalar_text(value));
     };
-    // A field path (`{column, path: [..]}`) reads best dotted: `InitiatedBy.user.ipAddress`.
-    if let (Some(Value::String(column)), Some(Value::Array(steps)), 2) =
-        (map.get("column"), map.get("path"), map.len())
+    // A field path (`{column, path: [..], decoded: [..]}`) reads best dotted, with its
+    // decoding steps as KQL writes them: `parse_json(tostring(InitiatedBy.user)).ipAddress`.
+    if let (Some(Value::String(column)), Some(Value::Array(steps))) =
+        (map.get("column"), map.get("path"))
         && steps.iter().all(is_scalar)
+        && map
+            .keys()
+            .all(|k| matches!(k.as_str(), "column" | "path" | "decoded"))
     {
+        let decoded: Vec<u64> = map
+            .get("decoded")
+            .and_then(Value::as_array)
+            .map(|d| d.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
         let mut dotted = column.clone();
-        for step in steps {
+        for (i, step) in steps.iter().enumerate() {
+            if decoded.contains(&(i as u64)) {
+                dotted = format!("parse_json(tostring({dotted}))");
+            }
             match step {
                 Value::String(k) => dotted.push_str(&format!(".{k}")),
                 other => dotted.push_str(&format!("[{other}]")),
             }
+        }
+        if decoded.contains(&(steps.len() as u64)) {
+            dotted = format!("parse_json(tostring({dotted}))");
         }
         return Some(dotted);
     }

@@ -105,6 +105,11 @@ codes! {
     ClientParameter = "N008", "a query template placeholder",
         "`{name}` is filled in by the tool that runs the query (for example msticpy's query \
          templates); kqlc cannot know its value.";
+    LetShadowedByColumn = "N009", "a `let` name is also a column",
+        "Inside an operator, Kusto resolves a name to the column of the input table when there \
+         is one, even if a `let` defines the same name. kqlc knows the columns of the tables in \
+         its mapping (targets/mappings.yaml) and reads the column there; for other tables it \
+         cannot know, and uses the `let`. Rename the `let` to remove the doubt.";
     UnsupportedOperator = "U001", "an operator the detection IR cannot express",
         "The operator (for example `make-series`, `evaluate` plugins, `mv-apply`, `scan`) is kept \
          as an opaque step: the KQL target prints it unchanged, other targets report that they \

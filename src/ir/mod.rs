@@ -59,6 +59,9 @@ pub enum Source {
         /// `withsource=Name`: a column naming each row's table.
         #[serde(skip_serializing_if = "Option::is_none")]
         source_column: Option<String>,
+        /// `kind=inner`: only the columns all inputs share.
+        #[serde(skip_serializing_if = "is_false", default)]
+        inner: bool,
     },
     /// A Sentinel watchlist (`_GetWatchlist('name')`): a lookup table.
     Watchlist { name: String },
@@ -81,7 +84,7 @@ pub enum Source {
     Unsupported(Unsupported),
 }
 
-/// The period a rule looks back over.
+/// The period a rule looks back over (whole seconds: a sub-second `ago()` stays a filter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Window {
     /// The time column compared (`TimeGenerated`, `Timestamp`).
@@ -174,6 +177,9 @@ pub enum Stage {
         kind: JoinKind,
         right: Pipeline,
         keys: Vec<JoinKeyPair>,
+        /// Written `lookup`: the right side's key columns are not added to the output.
+        #[serde(skip_serializing_if = "is_false", default)]
+        lookup: bool,
         #[serde(skip)]
         at: Span,
     },
@@ -182,6 +188,13 @@ pub enum Stage {
         columns: Vec<ExpandColumn>,
         #[serde(skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
+        /// `with_itemindex=Name`: a column holding each element's position.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item_index: Option<String>,
+        /// `bagexpansion=array` (or `kind=array`): a property bag's entries become
+        /// `[key, value]` arrays rather than one-entry bags.
+        #[serde(skip_serializing_if = "is_false", default)]
+        bag_as_array: bool,
         #[serde(skip)]
         at: Span,
     },
@@ -585,11 +598,20 @@ pub enum ArithOp {
 
 /// A column and a path into it: `InitiatedBy['user'].ipAddress` is column `InitiatedBy`,
 /// path `user`, `ipAddress`.
+///
+/// `tostring(parse_json(tostring(InitiatedBy.user)).ipAddress)` is the same path, with
+/// one difference kept in `decoded`: the value after `user` went through
+/// `parse_json(tostring(...))`, which also parses it when it is JSON *text* (Sentinel
+/// keeps some nested values as text, e.g. AuditLogs `modifiedProperties[].newValue`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct FieldPath {
     pub column: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<PathStep>,
+    /// Positions `i` where the value reached by `path[..i]` is decoded from JSON text
+    /// (`parse_json(tostring(v))`) before the rest of the path is read.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decoded: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -645,6 +667,10 @@ pub struct Trigger {
     pub threshold: u64,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl Stage {
     /// Where the operator this stage comes from is, in the query text.
     pub fn span(&self) -> Span {
@@ -698,6 +724,7 @@ impl FieldPath {
         FieldPath {
             column: name.into(),
             path: vec![],
+            decoded: vec![],
         }
     }
 

@@ -208,6 +208,7 @@ mod tests {
         FieldPath {
             column: column.into(),
             path: keys.iter().map(|k| PathStep::Key(k.to_string())).collect(),
+            decoded: vec![],
         }
     }
 

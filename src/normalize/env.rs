@@ -21,6 +21,9 @@ pub struct Function {
     pub body: Vec<ast::Statement>,
     pub env: Env,
     pub span: Span,
+    /// A workspace function (from `--functions`): its body sees every workspace
+    /// function, whatever the file order, and its positions are not in the rule.
+    pub workspace: bool,
 }
 
 /// The names in scope. Cheap to clone: functions capture it.
@@ -73,8 +76,8 @@ impl Functions {
         self.definitions.iter().map(|l| l.name.name.as_str())
     }
 
-    /// The environment the rule's query starts in: the workspace functions, bound in
-    /// file order (each sees the ones before it).
+    /// The environment the rule's query starts in: the workspace functions. Stored
+    /// functions have no order: each body is read with all of them in scope.
     pub(super) fn env(&self) -> Env {
         let mut env = Env::default();
         for l in &self.definitions {
@@ -82,8 +85,9 @@ impl Functions {
                 let binding = Binding::Function(Function {
                     params: f.params.clone(),
                     body: f.body.clone(),
-                    env: env.clone(),
+                    env: Env::default(),
                     span: f.span,
+                    workspace: true,
                 });
                 env.bind(&l.name.name, binding);
             }

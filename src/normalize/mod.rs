@@ -26,12 +26,15 @@ pub fn normalize(
     query: &ast::Query,
     functions: &Functions,
 ) -> (Detection, Vec<Diagnostic>) {
+    let env = functions.env();
     let mut n = Normalizer {
         rule,
         diagnostics: vec![],
         depth: 0,
+        workspace: env.clone(),
+        call_site: None,
+        scope_tables: vec![],
     };
-    let env = functions.env();
     let pipeline = n.statements(&query.statements, env, query.span);
     let alert = alert(rule);
     (
@@ -43,14 +46,6 @@ pub fn normalize(
     )
 }
 
-/// An AST span as an IR span.
-fn ir_span(span: Span) -> crate::ir::Span {
-    crate::ir::Span {
-        start: span.start,
-        end: span.end,
-    }
-}
-
 /// Deepest nesting of function calls inlined into each other.
 const MAX_INLINE_DEPTH: usize = 64;
 
@@ -59,11 +54,39 @@ struct Normalizer<'r> {
     diagnostics: Vec<Diagnostic>,
     /// Current depth of inlined function calls.
     depth: usize,
+    /// The workspace functions (`--functions`): they call each other in any order.
+    workspace: Env,
+    /// While inlining a workspace function: where the rule calls it. Positions inside the
+    /// function's body are in the functions file, so the rule's call stands for them.
+    call_site: Option<Span>,
+    /// The tables whose columns the current operator reads (while their columns are
+    /// still the table's: no `project`/`summarize` in between).
+    scope_tables: Vec<String>,
 }
 
 impl Normalizer<'_> {
+    /// Whether `name` is a column of a table in scope, per the embedded mappings (the only
+    /// schemas kqlc knows).
+    fn is_known_column(&self, name: &str) -> bool {
+        let mappings = crate::mapping::Mappings::embedded();
+        self.scope_tables
+            .iter()
+            .filter_map(|t| mappings.table(t))
+            .any(|t| t.fields.contains_key(name))
+    }
+
+    /// A position in the rule's query for the IR (the call site inside workspace functions).
+    fn at(&self, span: Span) -> crate::ir::Span {
+        let span = self.call_site.unwrap_or(span);
+        crate::ir::Span {
+            start: span.start,
+            end: span.end,
+        }
+    }
+
     /// A diagnostic at a place in the query.
     fn report(&mut self, code: Code, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        let span = self.call_site.unwrap_or(span);
         let start = self.rule.query_map.to_file(span.start as usize);
         let end = self.rule.query_map.to_file(span.end as usize);
         // Warnings: the IR still holds the construct (as `Unsupported` or a stand-in);
@@ -140,6 +163,7 @@ impl Normalizer<'_> {
                     body: f.body.clone(),
                     env: env.clone(),
                     span: f.span,
+                    workspace: false,
                 })
             }
             ast::LetValue::Expr(e) => {
@@ -159,9 +183,12 @@ impl Normalizer<'_> {
             K::Pipeline { .. } | K::Source { .. } | K::TablePattern { .. } => true,
             K::Name { name } => !matches!(env.get(name), Some(Binding::Scalar(_))),
             K::Call { name, .. } => match env.get(name) {
-                Some(Binding::Function(f)) => f.body.last().is_some_and(
-                    |s| matches!(s, ast::Statement::Expr(b) if self.is_tabular(b, &f.env)),
-                ),
+                Some(Binding::Function(f)) => {
+                    let body_env = if f.workspace { &self.workspace } else { &f.env };
+                    f.body.last().is_some_and(
+                        |s| matches!(s, ast::Statement::Expr(b) if self.is_tabular(b, body_env)),
+                    )
+                }
                 Some(Binding::Table(_)) => true,
                 Some(Binding::Scalar(_)) => false,
                 None => scalar::is_tabular_function(name) || !scalar::is_scalar_function(name),

@@ -7,9 +7,9 @@ use crate::ir::{
 };
 use crate::syntax::ast::{self, BinaryOp, ExprKind, ListOp, Literal, LogicalOp, StringTest};
 
+use super::Normalizer;
 use super::env::{Binding, Env};
 use super::predicate::{and, mirror_op, negate, or};
-use super::{Normalizer, ir_span};
 
 /// KQL functions that return a table.
 pub fn is_tabular_function(name: &str) -> bool {
@@ -128,6 +128,17 @@ impl Normalizer<'_> {
                 value: literal(value),
             },
             ExprKind::Name { name } => match env.get(name) {
+                // Inside an operator a column wins over a `let` of the same name.
+                Some(Binding::Scalar(_)) if self.is_known_column(name) => {
+                    self.report(
+                        Code::LetShadowedByColumn,
+                        e.span,
+                        format!("`{name}` is both a `let` name and a column of the table: Kusto reads the column here"),
+                    );
+                    Scalar::Field {
+                        path: FieldPath::column(name.clone()),
+                    }
+                }
                 Some(Binding::Scalar(s)) => s.clone(),
                 Some(Binding::Table(p)) => Scalar::Subquery {
                     query: Box::new(p.clone()),
@@ -284,15 +295,21 @@ impl Normalizer<'_> {
             ("toscalar", [q]) => Scalar::Subquery {
                 query: Box::new(self.tabular(q, env)),
             },
-            // `parse_json(tostring(x.y))` is `x.y` again: a value inside a dynamic column,
-            // turned to text and parsed back, is the same path. (A bare column is not: it
-            // may hold JSON text, which parse_json turns into an object.)
+            // `parse_json(tostring(x.y)).z` is the path `x.y.z`, with the decoding step
+            // recorded: it also parses `x.y` when that holds JSON text.
             ("parse_json" | "parsejson" | "todynamic", [v]) => match self.scalar(v, env) {
                 Scalar::Call { function, args }
                     if function == "tostring"
-                        && matches!(args.as_slice(), [Scalar::Field { path }] if !path.path.is_empty()) =>
+                        && matches!(args.as_slice(), [Scalar::Field { .. }]) =>
                 {
-                    args.into_iter().next().unwrap()
+                    let Some(Scalar::Field { mut path }) = args.into_iter().next() else {
+                        unreachable!()
+                    };
+                    let at = path.path.len();
+                    if !path.decoded.contains(&at) {
+                        path.decoded.push(at);
+                    }
+                    Scalar::Field { path }
                 }
                 other => Scalar::Call {
                     function: "parse_json".into(),
@@ -322,6 +339,10 @@ impl Normalizer<'_> {
                 let Some(ast::Statement::Expr(result)) = f.body.last() else {
                     return self.unsupported_scalar(e, "a function without a result");
                 };
+                let outer_call = self.call_site;
+                if f.workspace && outer_call.is_none() {
+                    self.call_site = Some(e.span);
+                }
                 let mut body_env = call_env;
                 for s in &f.body[..f.body.len() - 1] {
                     if let ast::Statement::Let(l) = s {
@@ -332,6 +353,7 @@ impl Normalizer<'_> {
                 self.depth += 1;
                 let value = self.scalar(result, &body_env);
                 self.depth -= 1;
+                self.call_site = outer_call;
                 value
             }
             None => self.unsupported_scalar(e, "this function call"),
@@ -375,7 +397,7 @@ impl Normalizer<'_> {
                 low,
                 high,
             } => Predicate::Range {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value: self.scalar(operand, env),
                 low: self.scalar(low, env),
                 high: self.scalar(high, env),
@@ -387,7 +409,7 @@ impl Normalizer<'_> {
                     value: Value::Bool(b),
                 } => Predicate::Constant { value: b },
                 value => Predicate::Expr {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value,
                     negated: false,
                 },
@@ -445,7 +467,7 @@ impl Normalizer<'_> {
             }
             let l = self.scalar(left, env);
             let r = self.scalar(right, env);
-            return compare_predicate(l, op, r, case_sensitive, ir_span(e.span));
+            return compare_predicate(l, op, r, case_sensitive, self.at(e.span));
         }
         match op {
             BinaryOp::Str(s) => {
@@ -456,13 +478,13 @@ impl Normalizer<'_> {
                         Scalar::Literal {
                             value: Value::String(p),
                         } => Predicate::Regex {
-                            at: ir_span(e.span),
+                            at: self.at(e.span),
                             value,
                             pattern: p,
                             negated: false,
                         },
                         other => Predicate::Expr {
-                            at: ir_span(e.span),
+                            at: self.at(e.span),
                             value: Scalar::Call {
                                 function: "__matches_regex".into(),
                                 args: vec![value, other],
@@ -482,7 +504,7 @@ impl Normalizer<'_> {
                     StringTest::MatchesRegex => unreachable!(),
                 };
                 Predicate::Text {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value,
                     test,
                     pattern,
@@ -497,7 +519,7 @@ impl Normalizer<'_> {
                     "unsupported: `Column:value` (search syntax) outside `search`",
                 );
                 Predicate::Expr {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value: self.unsupported_scalar(e, "`Column:value`"),
                     negated: false,
                 }
@@ -507,7 +529,7 @@ impl Normalizer<'_> {
                     value: Value::Bool(b),
                 } => Predicate::Constant { value: b },
                 value => Predicate::Expr {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value,
                     negated: false,
                 },
@@ -550,7 +572,7 @@ impl Normalizer<'_> {
             };
             let _ = e;
             return Predicate::InQuery {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value,
                 query: Box::new(query),
                 column,
@@ -573,7 +595,7 @@ impl Normalizer<'_> {
         }
         if others.is_empty() {
             return Predicate::InList {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value,
                 list,
                 test,
@@ -591,13 +613,13 @@ impl Normalizer<'_> {
                         CompareOp::Eq,
                         o,
                         case_sensitive,
-                        ir_span(e.span),
+                        self.at(e.span),
                     )
                 })
                 .collect();
             if !list.is_empty() {
                 parts.push(Predicate::InList {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value: value.clone(),
                     list,
                     test,
@@ -612,7 +634,7 @@ impl Normalizer<'_> {
         let parts: Vec<Predicate> = terms
             .into_iter()
             .map(|t| Predicate::Text {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value: value.clone(),
                 test: TextTest::Term,
                 pattern: t,
@@ -620,7 +642,7 @@ impl Normalizer<'_> {
                 negated: false,
             })
             .chain((!list.is_empty()).then(|| Predicate::InList {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value: value.clone(),
                 list,
                 test,
@@ -645,13 +667,13 @@ impl Normalizer<'_> {
         let lower = name.to_ascii_lowercase();
         match (lower.as_str(), args) {
             ("isempty" | "isnotempty" | "isnull" | "isnotnull", [v]) => Predicate::Empty {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value: self.scalar(v, env),
                 null_only: lower.contains("null"),
                 negated: lower.starts_with("isnot"),
             },
             ("ipv4_is_private", [v]) => Predicate::PrivateIp {
-                at: ir_span(e.span),
+                at: self.at(e.span),
                 value: self.scalar(v, env),
                 negated: false,
             },
@@ -670,7 +692,7 @@ impl Normalizer<'_> {
                         }
                         _ => {
                             return Predicate::Expr {
-                                at: ir_span(e.span),
+                                at: self.at(e.span),
                                 value: self.scalar(e, env),
                                 negated: false,
                             };
@@ -678,7 +700,7 @@ impl Normalizer<'_> {
                     }
                 }
                 Predicate::Cidr {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value,
                     ranges,
                     negated: false,
@@ -687,7 +709,7 @@ impl Normalizer<'_> {
             _ => match self.scalar(e, env) {
                 Scalar::Condition { predicate } => *predicate,
                 value => Predicate::Expr {
-                    at: ir_span(e.span),
+                    at: self.at(e.span),
                     value,
                     negated: false,
                 },

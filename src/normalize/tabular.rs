@@ -14,7 +14,7 @@ use crate::syntax::ast::{self, ExprKind, OperatorKind, Span};
 use super::env::{Binding, Env, Function};
 use super::predicate::{and, conjuncts};
 use super::scalar::{TIME_COLUMNS, literal};
-use super::{MAX_INLINE_DEPTH, Normalizer, ir_span};
+use super::{MAX_INLINE_DEPTH, Normalizer};
 
 impl Normalizer<'_> {
     /// A tabular expression.
@@ -38,7 +38,7 @@ impl Normalizer<'_> {
                 Some(Binding::Scalar(_)) => {
                     self.unsupported_source(e, "a scalar value used as a table")
                 }
-                _ => Pipeline::table(name.clone(), ir_span(e.span)),
+                _ => Pipeline::table(name.clone(), self.at(e.span)),
             },
             ExprKind::Call { name, args } => self.tabular_call(name, args, e, env),
             ExprKind::Member { target, member } => match &target.kind {
@@ -51,7 +51,7 @@ impl Normalizer<'_> {
                         e.span,
                         format!("`{e}` reads another database; translated as table `{member}`"),
                     );
-                    Pipeline::table(member.clone(), ir_span(e.span))
+                    Pipeline::table(member.clone(), self.at(e.span))
                 }
                 _ => self.unsupported_source(e, "this table reference"),
             },
@@ -100,7 +100,7 @@ impl Normalizer<'_> {
             ("table", [t, ..]) => match self.scalar(t, env) {
                 Scalar::Literal {
                     value: Value::String(name),
-                } => Pipeline::table(name, ir_span(e.span)),
+                } => Pipeline::table(name, self.at(e.span)),
                 _ => self.unsupported_source(e, "`table()` with a name that is not a constant"),
             },
             ("materialize" | "view", [inner]) => self.tabular(inner, env),
@@ -141,7 +141,11 @@ impl Normalizer<'_> {
             );
             return None;
         }
-        let mut call_env = f.env.clone();
+        let mut call_env = if f.workspace {
+            self.workspace.clone()
+        } else {
+            f.env.clone()
+        };
         let mut params = f.params.iter();
         if let Some(input) = input {
             let first = params.next()?;
@@ -178,7 +182,12 @@ impl Normalizer<'_> {
     ) -> Option<Pipeline> {
         let call_env = self.bind_call(f, args, input, span, env)?;
         self.depth += 1;
+        let outer_call = self.call_site;
+        if f.workspace && outer_call.is_none() {
+            self.call_site = Some(span);
+        }
         let p = self.statements(&f.body, call_env, f.span);
+        self.call_site = outer_call;
         self.depth -= 1;
         Some(p)
     }
@@ -187,22 +196,8 @@ impl Normalizer<'_> {
     fn source_operator(&mut self, op: &ast::Operator, env: &Env) -> Pipeline {
         match &op.kind {
             OperatorKind::Union { options, tables } => {
-                let fuzzy = options
-                    .iter()
-                    .any(|o| o.name == "isfuzzy" && o.value.to_string() == "true");
-                let source_column = options
-                    .iter()
-                    .find(|o| o.name == "withsource" || o.name == "with_source")
-                    .map(|o| o.value.to_string());
                 let inputs = tables.iter().map(|t| self.tabular(t, env)).collect();
-                Pipeline {
-                    source: Source::Union {
-                        inputs,
-                        fuzzy,
-                        source_column,
-                    },
-                    stages: vec![],
-                }
+                union(options, inputs)
             }
             OperatorKind::Datatable { schema, values } => {
                 let columns: Vec<Column> = schema.iter().map(column).collect();
@@ -261,11 +256,19 @@ impl Normalizer<'_> {
     }
 
     /// Applies one operator to a pipeline.
-    fn operator(&mut self, mut p: Pipeline, op: &ast::Operator, env: &Env) -> Pipeline {
+    fn operator(&mut self, p: Pipeline, op: &ast::Operator, env: &Env) -> Pipeline {
+        let scope = table_columns_in_scope(&p);
+        let outer = std::mem::replace(&mut self.scope_tables, scope);
+        let p = self.apply_operator(p, op, env);
+        self.scope_tables = outer;
+        p
+    }
+
+    fn apply_operator(&mut self, mut p: Pipeline, op: &ast::Operator, env: &Env) -> Pipeline {
         match &op.kind {
             OperatorKind::Where { predicate } => {
                 let pred = self.predicate(predicate, env);
-                add_filter(&mut p, pred, ir_span(op.span));
+                add_filter(&mut p, pred, self.at(op.span));
             }
             OperatorKind::Extend { columns } => {
                 let assigns = self.assigns(columns, env);
@@ -277,7 +280,7 @@ impl Normalizer<'_> {
                     }
                     _ => p.stages.push(Stage::Compute {
                         columns: assigns,
-                        at: ir_span(op.span),
+                        at: self.at(op.span),
                     }),
                 }
             }
@@ -285,15 +288,15 @@ impl Normalizer<'_> {
                 let columns = self.assigns(columns, env);
                 p.stages.push(Stage::Project {
                     columns,
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::ProjectAway { columns } => p.stages.push(Stage::Drop {
-                at: ir_span(op.span),
+                at: self.at(op.span),
                 columns: columns.iter().map(|c| c.pattern.clone()).collect(),
             }),
             OperatorKind::ProjectKeep { columns } => p.stages.push(Stage::Keep {
-                at: ir_span(op.span),
+                at: self.at(op.span),
                 columns: columns.iter().map(|c| c.pattern.clone()).collect(),
             }),
             OperatorKind::ProjectRename { renames } => {
@@ -315,28 +318,28 @@ impl Normalizer<'_> {
                 }
                 p.stages.push(Stage::Rename {
                     renames: out,
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::ProjectReorder { columns } => p.stages.push(Stage::Reorder {
-                at: ir_span(op.span),
+                at: self.at(op.span),
                 columns: columns.iter().map(|(c, _)| c.pattern.clone()).collect(),
             }),
             OperatorKind::Summarize { aggregates, by, .. } => {
+                let mut generated = 0;
                 let keys = by
                     .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
+                    .map(|a| {
                         let value = self.scalar(&a.value, env);
                         GroupKey {
-                            name: assigned_name(&a.names, &a.value, &value, i),
+                            name: assigned_name(&a.names, &a.value, &value, &mut generated),
                             value,
                         }
                     })
                     .collect();
                 let aggregates = aggregates.iter().map(|a| self.aggregate(a, env)).collect();
                 p.stages.push(Stage::Aggregate {
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                     keys,
                     aggregates,
                     having: None,
@@ -393,38 +396,44 @@ impl Normalizer<'_> {
                     kind,
                     right,
                     keys,
-                    at: ir_span(op.span),
+                    lookup: is_lookup,
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::Union { options, tables } => {
                 // `T | union U` is `union T, U`.
-                let fuzzy = options
-                    .iter()
-                    .any(|o| o.name == "isfuzzy" && o.value.to_string() == "true");
-                let source_column = options
-                    .iter()
-                    .find(|o| o.name == "withsource" || o.name == "with_source")
-                    .map(|o| o.value.to_string());
                 let mut inputs = vec![p];
                 inputs.extend(tables.iter().map(|t| self.tabular(t, env)));
-                return Pipeline {
-                    source: Source::Union {
-                        inputs,
-                        fuzzy,
-                        source_column,
-                    },
-                    stages: vec![],
-                };
+                return union(options, inputs);
             }
-            OperatorKind::MvExpand { items, limit, .. } => {
+            OperatorKind::MvExpand {
+                items,
+                limit,
+                options,
+            } => {
+                let option = |name: &str| {
+                    options
+                        .iter()
+                        .find(|o| o.name == name)
+                        .map(|o| o.value.to_string())
+                };
+                let item_index = option("with_itemindex");
+                let bag_as_array =
+                    option("bagexpansion").or_else(|| option("kind")).as_deref() == Some("array");
+                if let Some(other) = options.iter().find(|o| {
+                    !matches!(o.name.as_str(), "with_itemindex" | "bagexpansion" | "kind")
+                }) {
+                    let what = format!("`mv-expand` option `{}`", other.name);
+                    return self.unsupported_stage(p, op, &what);
+                }
+                let mut generated = 0;
                 let columns = items
                     .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
+                    .map(|item| {
                         let value = self.scalar(&item.value, env);
                         let names: Vec<ast::Ident> = item.name.iter().cloned().collect();
                         ExpandColumn {
-                            name: assigned_name(&names, &item.value, &value, i),
+                            name: assigned_name(&names, &item.value, &value, &mut generated),
                             value,
                             to_type: item.to_type.map(ir_type),
                         }
@@ -439,7 +448,9 @@ impl Normalizer<'_> {
                 p.stages.push(Stage::Expand {
                     columns,
                     limit,
-                    at: ir_span(op.span),
+                    item_index,
+                    bag_as_array,
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::Parse {
@@ -477,7 +488,7 @@ impl Normalizer<'_> {
                     })
                     .collect();
                 p.stages.push(Stage::Parse {
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                     source,
                     kind,
                     pattern,
@@ -488,13 +499,13 @@ impl Normalizer<'_> {
                 let keys = keys.iter().map(|k| self.sort_key(k, env)).collect();
                 p.stages.push(Stage::Sort {
                     keys,
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::Take { count } => match self.constant_count(count, env) {
                 Some(count) => p.stages.push(Stage::Limit {
                     count,
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                 }),
                 None => {
                     return self.unsupported_stage(
@@ -510,7 +521,7 @@ impl Normalizer<'_> {
                     p.stages.push(Stage::Top {
                         count,
                         key,
-                        at: ir_span(op.span),
+                        at: self.at(op.span),
                     });
                 }
                 None => {
@@ -525,11 +536,11 @@ impl Normalizer<'_> {
                 let columns = self.assigns(columns, env);
                 p.stages.push(Stage::Distinct {
                     columns,
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                 });
             }
             OperatorKind::Count => p.stages.push(Stage::Count {
-                at: ir_span(op.span),
+                at: self.at(op.span),
             }),
             // Naming a result or asking for row order changes nothing a detection sees.
             OperatorKind::As { .. } => {}
@@ -538,7 +549,7 @@ impl Normalizer<'_> {
                     let assigns = self.assigns(columns, env);
                     p.stages.push(Stage::Compute {
                         columns: assigns,
-                        at: ir_span(op.span),
+                        at: self.at(op.span),
                     });
                 }
             }
@@ -569,7 +580,7 @@ impl Normalizer<'_> {
                 );
                 let args = args.iter().map(|a| self.scalar(a, env)).collect();
                 p.stages.push(Stage::UnresolvedInvoke {
-                    at: ir_span(op.span),
+                    at: self.at(op.span),
                     name: name.clone(),
                     args,
                 });
@@ -616,7 +627,8 @@ impl Normalizer<'_> {
 
     fn assigns(&mut self, columns: &[ast::Assignment], env: &Env) -> Vec<Assign> {
         let mut out = vec![];
-        for (i, a) in columns.iter().enumerate() {
+        let mut generated = 0;
+        for a in columns {
             let value = self.scalar(&a.value, env);
             if a.names.len() > 1 {
                 self.report(
@@ -626,7 +638,7 @@ impl Normalizer<'_> {
                 );
             }
             out.push(Assign {
-                name: assigned_name(&a.names, &a.value, &value, i),
+                name: assigned_name(&a.names, &a.value, &value, &mut generated),
                 value,
             });
         }
@@ -645,12 +657,12 @@ impl Normalizer<'_> {
             ),
         };
         let (name, names) = match a.names.as_slice() {
-            [] => (default_aggregate_name(&function, &value, &args), vec![]),
+            [] => (default_aggregate_name(&function, &value), vec![]),
             [one] => (one.name.clone(), vec![]),
             many => (String::new(), many.iter().map(|n| n.name.clone()).collect()),
         };
         Aggregate {
-            at: ir_span(a.value.span),
+            at: self.at(a.value.span),
             name,
             names,
             function,
@@ -658,6 +670,51 @@ impl Normalizer<'_> {
             limit,
             condition,
         }
+    }
+}
+
+/// The tables whose columns are still the pipeline's columns (none once a stage reshapes
+/// the rows).
+fn table_columns_in_scope(p: &Pipeline) -> Vec<String> {
+    let reshaped = p.stages.iter().any(|s| {
+        matches!(
+            s,
+            Stage::Project { .. }
+                | Stage::Keep { .. }
+                | Stage::Aggregate { .. }
+                | Stage::Distinct { .. }
+                | Stage::Count { .. }
+                | Stage::Join { .. }
+                | Stage::Unsupported(_)
+                | Stage::UnresolvedInvoke { .. }
+        )
+    });
+    if reshaped {
+        return vec![];
+    }
+    match &p.source {
+        Source::Table { name, .. } => vec![name.clone()],
+        Source::Union { inputs, .. } => inputs.iter().flat_map(table_columns_in_scope).collect(),
+        _ => vec![],
+    }
+}
+
+/// A `union` of `inputs` with its options.
+fn union(options: &[ast::OperatorOption], inputs: Vec<Pipeline>) -> Pipeline {
+    let option = |names: &[&str]| {
+        options
+            .iter()
+            .find(|o| names.contains(&o.name.as_str()))
+            .map(|o| o.value.to_string())
+    };
+    Pipeline {
+        source: Source::Union {
+            inputs,
+            fuzzy: option(&["isfuzzy"]).as_deref() == Some("true"),
+            source_column: option(&["withsource", "with_source"]),
+            inner: option(&["kind"]).as_deref() == Some("inner"),
+        },
+        stages: vec![],
     }
 }
 
@@ -770,9 +827,13 @@ fn as_window(p: &Predicate) -> Option<Window> {
         CompareOp::Ge => true,
         _ => return None,
     };
+    // A sub-second window stays a filter: the window is whole seconds.
+    if offset.fract() != 0.0 {
+        return None;
+    }
     Some(Window {
         column: column.column.clone(),
-        seconds: (-offset).round() as i64,
+        seconds: -*offset as i64,
         inclusive,
     })
 }
@@ -919,39 +980,93 @@ fn is_aggregate_name(name: &str) -> bool {
     )
 }
 
-/// KQL's name for an unnamed aggregate: `count_`, `dcount_User`, `set_Ip`...
-fn default_aggregate_name(function: &AggregateFunction, value: &Scalar, args: &[Scalar]) -> String {
-    let arg = args.first().and_then(column_name).unwrap_or_default();
-    match function {
-        AggregateFunction::Count => match value {
-            Scalar::Call { function, .. } if function.eq_ignore_ascii_case("countif") => {
-                "countif_".into()
-            }
-            _ => "count_".into(),
-        },
-        AggregateFunction::DistinctCount => format!("dcount_{arg}"),
-        AggregateFunction::Sum => format!("sum_{arg}"),
-        AggregateFunction::Avg => format!("avg_{arg}"),
-        AggregateFunction::Min => format!("min_{arg}"),
-        AggregateFunction::Max => format!("max_{arg}"),
-        AggregateFunction::MakeSet => format!("set_{arg}"),
-        AggregateFunction::MakeList => format!("list_{arg}"),
-        AggregateFunction::Any => format!("any_{arg}"),
+/// KQL's name for an unnamed aggregate: `count_`, `dcount_User`, `set_Ip`,
+/// `dcountif_User`, `percentile_Duration_95`; the inner aggregate's name for an
+/// expression over one (`round(avg(n), 2)` is `avg_n`). Checked against Kusto.Language.
+fn default_aggregate_name(function: &AggregateFunction, value: &Scalar) -> String {
+    let Scalar::Call {
+        function: written,
+        args: written_args,
+    } = value
+    else {
+        return "Column1".into();
+    };
+    let written = written.to_ascii_lowercase();
+    let arg = written_args
+        .first()
+        .and_then(column_name)
+        .unwrap_or_default();
+    match written.as_str() {
+        "count" if written_args.is_empty() => "count_".into(),
+        "countif" => "countif_".into(),
+        "make_set" | "makeset" | "make_set_if" => format!("set_{arg}"),
+        "make_list" | "makelist" | "make_list_if" => format!("list_{arg}"),
+        "take_any" => arg,
         // arg_max/arg_min name their outputs after the columns they return.
-        AggregateFunction::ArgMax | AggregateFunction::ArgMin => String::new(),
-        AggregateFunction::Other(f) => format!("{f}_{arg}"),
-        AggregateFunction::Expression => "Column1".into(),
+        "arg_max" | "arg_min" => String::new(),
+        "percentile" => {
+            let p = match written_args.get(1) {
+                Some(Scalar::Literal {
+                    value: Value::Long(n),
+                }) => n.to_string(),
+                Some(Scalar::Literal {
+                    value: Value::Real(r),
+                }) => r.to_string().replace('.', "_"),
+                _ => String::new(),
+            };
+            format!("percentile_{arg}_{p}")
+        }
+        _ if *function == AggregateFunction::Expression => written_args
+            .iter()
+            .find_map(|a| match a {
+                Scalar::Call { .. } => Some(default_aggregate_name(
+                    &AggregateFunction::Other(String::new()),
+                    a,
+                )),
+                _ => None,
+            })
+            .unwrap_or_else(|| "Column1".into()),
+        f => format!("{f}_{arg}"),
     }
 }
 
-/// The name KQL gives an unnamed column: the column it reads (`x.y` -> `x_y`,
-/// `tostring(a.b)` -> `b`'s path), else `Column1`, `Column2`...
-fn assigned_name(names: &[ast::Ident], _expr: &ast::Expr, value: &Scalar, index: usize) -> String {
+/// The name KQL gives an unnamed column (checked against Kusto.Language): a column keeps
+/// its name (`x.y` is `x_y`); a conversion or rounding keeps its argument's name
+/// (`tostring(x)` is `x`); `strlen(x)` is `strlen_x`; anything else is `Column1`,
+/// `Column2`... counted over the operator's unnamed columns.
+fn assigned_name(
+    names: &[ast::Ident],
+    _expr: &ast::Expr,
+    value: &Scalar,
+    generated: &mut usize,
+) -> String {
     if let Some(n) = names.first() {
         return n.name.clone();
     }
-    column_name(value).unwrap_or_else(|| format!("Column{}", index + 1))
+    column_name(value).unwrap_or_else(|| {
+        *generated += 1;
+        format!("Column{generated}")
+    })
 }
+
+/// Functions whose unnamed result keeps the name of the column they read.
+const NAME_KEEPING: &[&str] = &[
+    "tostring",
+    "tolong",
+    "toint",
+    "toreal",
+    "todouble",
+    "tobool",
+    "todatetime",
+    "todynamic",
+    "parse_json",
+    "totimespan",
+    "todecimal",
+    "toguid",
+    "bin",
+    "floor",
+    "round",
+];
 
 fn column_name(value: &Scalar) -> Option<String> {
     match value {
@@ -965,7 +1080,25 @@ fn column_name(value: &Scalar) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join("_"),
         ),
-        Scalar::Call { args, .. } if args.len() == 1 => column_name(&args[0]),
+        Scalar::Call { function, args } if args.len() == 1 => {
+            let f = function.to_ascii_lowercase();
+            if NAME_KEEPING.contains(&f.as_str()) {
+                column_name(&args[0])
+            } else if f == "strlen" {
+                column_name(&args[0]).map(|c| format!("strlen_{c}"))
+            } else {
+                None
+            }
+        }
+        Scalar::Call { function, args }
+            if args.len() == 2
+                && matches!(
+                    function.to_ascii_lowercase().as_str(),
+                    "bin" | "floor" | "round"
+                ) =>
+        {
+            column_name(&args[0])
+        }
         Scalar::Bin { value, .. } => column_name(value),
         _ => None,
     }

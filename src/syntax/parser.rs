@@ -87,18 +87,6 @@ pub(super) fn is_plain_name(name: &str) -> bool {
         })
 }
 
-/// Whether `name` can follow a `.` bare.
-pub(super) fn is_word(name: &str) -> bool {
-    matches_whole(Rule::word, name)
-}
-
-fn matches_whole(rule: Rule, text: &str) -> bool {
-    KqlGrammar::parse(rule, text)
-        .ok()
-        .and_then(|mut pairs| pairs.next())
-        .is_some_and(|p| p.as_str().len() == text.len())
-}
-
 // ---------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------

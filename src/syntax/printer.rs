@@ -5,7 +5,45 @@
 use std::fmt::{self, Display, Formatter, Write as _};
 
 use super::ast::*;
-use super::parser::{is_plain_name, is_word};
+use super::parser::is_plain_name;
+
+/// Words Kusto does not accept bare after `.` although they are names elsewhere (checked
+/// with Microsoft's parser): type names, string operators and a few others.
+const RESERVED_AFTER_DOT: &[&str] = &[
+    "boolean",
+    "date",
+    "datetime",
+    "decimal",
+    "double",
+    "dynamic",
+    "int",
+    "long",
+    "real",
+    "string",
+    "time",
+    "timespan",
+    "title",
+    "materialize",
+    "toscalar",
+    "like",
+    "likecs",
+    "notlike",
+    "notlikecs",
+    "matches",
+    "hasprefix",
+    "hassuffix",
+    "has_cs",
+    "hasprefix_cs",
+    "hassuffix_cs",
+    "contains_cs",
+    "containscs",
+    "notcontains",
+    "notcontainscs",
+    "startswith_cs",
+    "endswith_cs",
+    "has_any",
+    "has_all",
+];
 
 /// Precedence levels for printing, loosest first.
 const P_PIPE: u8 = 0;
@@ -179,7 +217,7 @@ fn write_expr(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
         ExprKind::TablePattern { pattern } => f.write_str(pattern),
         ExprKind::Member { target, member } => {
             write_postfix_target(f, target)?;
-            if is_word(member) {
+            if is_plain_name(member) && !RESERVED_AFTER_DOT.contains(&member.as_str()) {
                 write!(f, ".{member}")
             } else {
                 f.write_str("[")?;

@@ -127,8 +127,12 @@ fn source(s: &Source) -> (Expr, Vec<Operator>) {
             inputs,
             fuzzy,
             source_column,
+            inner,
         } => {
             let mut options = vec![];
+            if *inner {
+                options.push(option("kind", name("inner")));
+            }
             if *fuzzy {
                 options.push(option("isfuzzy", bool_lit(true)));
             }
@@ -228,7 +232,11 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
             ops
         }
         Stage::Join {
-            kind, right, keys, ..
+            kind,
+            right,
+            keys,
+            lookup,
+            ..
         } => {
             let kind_name = match kind {
                 JoinKind::InnerUnique => "innerunique",
@@ -241,30 +249,29 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
                 JoinKind::RightSemi => "rightsemi",
                 JoinKind::RightAnti => "rightanti",
             };
-            one(OperatorKind::Join {
-                options: vec![option("kind", name(kind_name))],
-                right: Box::new(pipeline(right)),
-                on: JoinCondition::Keys {
-                    keys: keys
-                        .iter()
-                        .map(|k| {
-                            if k.left == k.right {
-                                JoinKey::Same {
-                                    column: ident(&k.left),
-                                }
-                            } else {
-                                JoinKey::Pair {
-                                    left: ident(&k.left),
-                                    right: ident(&k.right),
-                                }
-                            }
-                        })
-                        .collect(),
-                },
+            let right = Box::new(pipeline(right));
+            let options = vec![option("kind", name(kind_name))];
+            let on = JoinCondition::Keys {
+                keys: join_keys(keys),
+            };
+            one(if *lookup {
+                OperatorKind::Lookup { options, right, on }
+            } else {
+                OperatorKind::Join { options, right, on }
             })
         }
-        Stage::Expand { columns, limit, .. } => one(OperatorKind::MvExpand {
-            options: vec![],
+        Stage::Expand {
+            columns,
+            limit,
+            item_index,
+            bag_as_array,
+            ..
+        } => one(OperatorKind::MvExpand {
+            options: bag_as_array
+                .then(|| option("bagexpansion", name("array")))
+                .into_iter()
+                .chain(item_index.iter().map(|i| option("with_itemindex", name(i))))
+                .collect(),
             items: columns
                 .iter()
                 .map(|c| {
@@ -332,6 +339,23 @@ fn stage_operators(stage: &Stage) -> Vec<Operator> {
         }),
         Stage::Unsupported(u) => vec![reparse_operator(&u.kql)],
     }
+}
+
+fn join_keys(keys: &[JoinKeyPair]) -> Vec<JoinKey> {
+    keys.iter()
+        .map(|k| {
+            if k.left == k.right {
+                JoinKey::Same {
+                    column: ident(&k.left),
+                }
+            } else {
+                JoinKey::Pair {
+                    left: ident(&k.left),
+                    right: ident(&k.right),
+                }
+            }
+        })
+        .collect()
 }
 
 fn where_op(predicate: Expr) -> Operator {
@@ -624,7 +648,10 @@ pub fn scalar(s: &Scalar) -> Expr {
     match s {
         Scalar::Field { path } => {
             let mut e = name(&path.column);
-            for step in &path.path {
+            for (i, step) in path.path.iter().enumerate() {
+                if path.decoded.contains(&i) {
+                    e = call("parse_json", vec![call("tostring", vec![e])]);
+                }
                 e = match step {
                     PathStep::Key(k) => expr(ExprKind::Member {
                         target: Box::new(e),
@@ -635,6 +662,9 @@ pub fn scalar(s: &Scalar) -> Expr {
                         index: Box::new(long(*i)),
                     }),
                 };
+            }
+            if path.decoded.contains(&path.path.len()) {
+                e = call("parse_json", vec![call("tostring", vec![e])]);
             }
             e
         }
