@@ -189,7 +189,7 @@ fn seeds_say_what_is_missing() {
         cisco
             .diagnostics
             .iter()
-            .any(|d| d.code == Code::UnmappedField && d.message.contains("`Account`"))
+            .any(|d| d.code == Code::NoEquivalentField && d.message.contains("`Account`"))
     );
     // One search over both sign-in tables: the same sourcetype, a category filter.
     assert!(cisco

@@ -80,6 +80,7 @@ pub fn semi_join(p: &Pipeline) -> Option<Pipeline> {
                         JoinKind::LeftSemi
                     },
                     right: (**query).clone(),
+                    lookup: false,
                     keys: vec![JoinKeyPair {
                         left: path.column.clone(),
                         right: column.clone(),
@@ -1356,6 +1357,7 @@ fn merge(a: &Pipeline, b: &Pipeline) -> Option<Pipeline> {
                     kind,
                     right: ra,
                     keys,
+                    lookup,
                     at,
                 },
                 Stage::Join {
@@ -1374,6 +1376,7 @@ fn merge(a: &Pipeline, b: &Pipeline) -> Option<Pipeline> {
                     kind: *kind,
                     right: merge(ra, rb)?,
                     keys: keys.clone(),
+                    lookup: *lookup,
                     at: *at,
                 });
             }
@@ -1435,5 +1438,6 @@ fn union_of_tables(a: &Source, b: &Source) -> Option<Source> {
         inputs: unique,
         fuzzy: true,
         source_column: None,
+        inner: false,
     })
 }

@@ -736,6 +736,7 @@ impl<'a> Tx<'a> {
             right,
             keys,
             at,
+            ..
         } = &stages[j]
         else {
             return false;
@@ -886,7 +887,29 @@ impl<'a> Tx<'a> {
             Stage::Join {
                 kind, right, keys, ..
             } => self.join(*kind, right, keys, span, rest),
-            Stage::Expand { columns, limit, .. } => self.expand(columns, *limit, span, rest),
+            Stage::Expand {
+                columns,
+                limit,
+                item_index,
+                bag_as_array,
+                ..
+            } => {
+                if let Some(name) = item_index {
+                    self.warn(
+                        Code::NotTranslated,
+                        Some(span),
+                        format!("`with_itemindex={name}` (each element's position) is not produced: MV_EXPAND has no index"),
+                    );
+                }
+                if *bag_as_array {
+                    self.warn(
+                        Code::NotTranslated,
+                        Some(span),
+                        "`bagexpansion=array` (property bag entries as [key, value] arrays) is not kept: MV_EXPAND expands values".into(),
+                    );
+                }
+                self.expand(columns, *limit, span, rest)
+            }
             Stage::Parse {
                 source,
                 kind,

@@ -502,8 +502,18 @@ impl Tr<'_> {
                 right,
                 keys,
                 at,
+                ..
             } => self.join(spl, p, i, *kind, right, keys, *at),
-            Stage::Expand { columns, limit, at } => self.expand(spl, columns, *limit, *at),
+            Stage::Expand {
+                columns,
+                limit,
+                item_index,
+                bag_as_array,
+                at,
+            } => {
+                self.expand_options(item_index.as_deref(), *bag_as_array, *at);
+                self.expand(spl, columns, *limit, *at)
+            }
             Stage::Parse {
                 source,
                 kind,
@@ -836,6 +846,24 @@ impl Tr<'_> {
 
     /// `mv-expand`: the array's elements, one event each (`spath` lists a JSON array's
     /// elements, `mvexpand` splits them).
+    /// `mvexpand` has neither an element index nor a bag-as-array mode.
+    fn expand_options(&mut self, item_index: Option<&str>, bag_as_array: bool, at: Span) {
+        if let Some(name) = item_index {
+            self.warn(
+                Code::NotTranslated,
+                Some(at),
+                format!("`with_itemindex={name}` (each element's position) is not produced: `mvexpand` has no index"),
+            );
+        }
+        if bag_as_array {
+            self.warn(
+                Code::NotTranslated,
+                Some(at),
+                "`bagexpansion=array` (property bag entries as [key, value] arrays) is not kept: `mvexpand` expands values",
+            );
+        }
+    }
+
     fn expand(&mut self, spl: &mut Spl, columns: &[ExpandColumn], limit: Option<i64>, at: Span) {
         if columns.len() > 1 {
             self.warn(

@@ -231,6 +231,7 @@ impl Tr<'_> {
         let lookup = FieldPath {
             column: path.column.clone(),
             path: keys.iter().cloned().map(PathStep::Key).collect(),
+            decoded: vec![],
         };
         // Every Splunk event has its time in `_time`, whatever the mapping says of the
         // table's other columns.

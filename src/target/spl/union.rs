@@ -23,6 +23,7 @@ pub(super) fn factor(p: &Pipeline) -> Pipeline {
         inputs,
         fuzzy,
         source_column: None,
+        inner: false,
     } = &p.source
     else {
         return p.clone();
@@ -86,6 +87,7 @@ fn mask(p: &Pipeline, linear: bool, found: &mut Vec<(String, bool)>) -> Pipeline
                 kind,
                 right,
                 keys,
+                lookup,
                 at,
             } => {
                 let right_linear = linear
@@ -95,6 +97,7 @@ fn mask(p: &Pipeline, linear: bool, found: &mut Vec<(String, bool)>) -> Pipeline
                     kind: *kind,
                     right: mask(right, right_linear, found),
                     keys: keys.clone(),
+                    lookup: *lookup,
                     at: *at,
                 });
             }
@@ -127,6 +130,7 @@ fn unmask(
                     .collect(),
                 fuzzy,
                 source_column: None,
+                inner: false,
             },
             _ => Source::Table {
                 name: names.get(i).map(|n| n.0.clone()).unwrap_or_default(),
@@ -147,11 +151,13 @@ fn unmask(
                 kind,
                 right,
                 keys,
+                lookup,
                 at,
             } => Stage::Join {
                 kind: *kind,
                 right: unmask(right, names, merged, fuzzy),
                 keys: keys.clone(),
+                lookup: *lookup,
                 at: *at,
             },
             other => other.clone(),
