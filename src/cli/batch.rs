@@ -47,12 +47,34 @@ pub struct RuleResult {
     pub translations: Vec<(Format, Translation)>,
 }
 
+impl RuleResult {
+    /// One translation per target for counting and reporting: when a target was written
+    /// in several forms (query and package), the least faithful one, which says the most.
+    pub fn per_target(&self) -> Vec<&Translation> {
+        let mut out: Vec<&Translation> = vec![];
+        for (_, t) in &self.translations {
+            match out.iter_mut().find(|o| o.target == t.target) {
+                Some(o) if t.fidelity > o.fidelity => *o = t,
+                Some(_) => {}
+                None => out.push(t),
+            }
+        }
+        out
+    }
+}
+
 impl FileResult {
-    pub fn failed(&self) -> bool {
+    /// The file, or one of its rules, could not be read, parsed or normalized.
+    pub fn unreadable(&self) -> bool {
         self.load_diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)
             || self.rules.iter().any(|r| r.error.is_some())
+    }
+
+    /// Unreadable, or some translation failed.
+    pub fn failed(&self) -> bool {
+        self.unreadable()
             || self
                 .rules
                 .iter()
@@ -61,17 +83,23 @@ impl FileResult {
     }
 }
 
-/// The form a target is written in, given the `--format` list.
-pub fn format_for(target: Target, formats: &[Format]) -> Format {
-    let wanted = match target {
-        Target::Spl => Format::Savedsearch,
-        Target::Esql => Format::ElasticRule,
-        _ => return Format::Query,
+/// The forms a target is written in, given the `--format` list: its package
+/// (`savedsearch`, `elastic-rule`) and/or its query; the query when neither is asked.
+pub fn formats_for(target: Target, formats: &[Format]) -> Vec<Format> {
+    let package = match target {
+        Target::Spl => Some(Format::Savedsearch),
+        Target::Esql => Some(Format::ElasticRule),
+        _ => None,
     };
-    if formats.contains(&wanted) {
-        wanted
-    } else {
-        Format::Query
+    match package {
+        Some(p) if formats.contains(&p) => {
+            if formats.contains(&Format::Query) && formats.len() > 1 {
+                vec![Format::Query, p]
+            } else {
+                vec![p]
+            }
+        }
+        _ => vec![Format::Query],
     }
 }
 
@@ -140,22 +168,23 @@ fn convert_rule(job: &Job, rule: Rule, index: Option<usize>) -> RuleResult {
     };
     let mut translations = vec![];
     for &target in job.targets {
-        let format = format_for(target, job.formats);
-        let cx = Context {
-            rule: &rule,
-            detection: &detection,
-            notes: &notes,
-            mappings: job.mappings,
-            format,
-        };
-        let translation = inputs::guarded(|| Ok(crate::target::translate(target, &cx)))
-            .unwrap_or_else(|d| Translation {
-                target,
-                text: String::new(),
-                fidelity: Fidelity::Failed,
-                diagnostics: vec![d],
-            });
-        translations.push((format, translation));
+        for format in formats_for(target, job.formats) {
+            let cx = Context {
+                rule: &rule,
+                detection: &detection,
+                notes: &notes,
+                mappings: job.mappings,
+                format,
+            };
+            let translation = inputs::guarded(|| Ok(crate::target::translate(target, &cx)))
+                .unwrap_or_else(|d| Translation {
+                    target,
+                    text: String::new(),
+                    fidelity: Fidelity::Failed,
+                    diagnostics: vec![d],
+                });
+            translations.push((format, translation));
+        }
     }
     RuleResult {
         rule,
@@ -211,10 +240,10 @@ pub fn tally(results: &[FileResult], targets: &[Target]) -> Vec<(Target, Tally)>
                         t.failed += 1;
                         continue;
                     }
-                    for (_, tr) in rule
-                        .translations
-                        .iter()
-                        .filter(|(_, tr)| tr.target == target)
+                    for tr in rule
+                        .per_target()
+                        .into_iter()
+                        .filter(|tr| tr.target == target)
                     {
                         match tr.fidelity {
                             Fidelity::Exact => t.exact += 1,
@@ -325,9 +354,9 @@ fn report_rules(results: &[FileResult]) -> Vec<RuleReport<'_>> {
                     .map(|d| diag::Located::new(d, &rule.rule.file))
                     .collect(),
                 targets: rule
-                    .translations
-                    .iter()
-                    .map(|(_, t)| TargetReport {
+                    .per_target()
+                    .into_iter()
+                    .map(|t| TargetReport {
                         target: t.target,
                         status: t.fidelity,
                         diagnostics: t

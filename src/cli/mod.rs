@@ -29,7 +29,11 @@ pub const EXIT_USAGE: u8 = 2;
     name = "kqlc",
     version,
     about = "Translate Microsoft Sentinel KQL detections to Sigma, Splunk SPL and Elastic ES|QL",
-    after_help = "Exit status: 0 success, 1 some input could not be read or parsed, 2 usage error."
+    after_help = "Exit status:\n  \
+        0  success (approximate translations are reported, not errors)\n  \
+        1  some input could not be read, parsed or converted\n     \
+        (convert --strict: also an approximate translation; check: outputs drifted)\n  \
+        2  usage error"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -116,7 +120,8 @@ struct ConvertOptions {
     #[arg(long, value_name = "FILE")]
     mapping: Option<PathBuf>,
     /// Output forms, comma-separated: `savedsearch` writes SPL as a savedsearches.conf
-    /// stanza, `elastic-rule` writes ES|QL as an Elastic detection rule; other targets
+    /// stanza (`.conf`), `elastic-rule` writes ES|QL as an Elastic detection rule
+    /// (`.json`); add `query` to write the bare query as well. Sigma and KQL always
     /// write their query.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "query")]
     format: Vec<Format>,
@@ -456,7 +461,7 @@ fn convert(args: &ConvertArgs) -> u8 {
                     let _ = write!(stderr, "{}", diag::render(d, &rule.rule.file));
                 }
             }
-            for (format, t) in &rule.translations {
+            for t in rule.per_target() {
                 approximated |= t.fidelity == Fidelity::Approximate;
                 if !args.quiet {
                     // The IR's notes were printed once above; here what the target added.
@@ -464,6 +469,8 @@ fn convert(args: &ConvertArgs) -> u8 {
                         let _ = write!(stderr, "{}", diag::render(d, &rule.rule.file));
                     }
                 }
+            }
+            for (format, t) in &rule.translations {
                 if t.fidelity == Fidelity::Failed && t.text.is_empty() {
                     continue;
                 }
@@ -540,9 +547,15 @@ fn check(args: &CheckArgs) -> u8 {
     let mut drifted = 0;
     let mut failed = false;
     for file in &results {
-        failed |= file.failed();
+        // A translation that failed is an outcome the committed outputs record (its text
+        // says why, or there is no file); an input that cannot be read or parsed is not.
+        failed |= file.unreadable();
         for rule in &file.rules {
             for (format, t) in &rule.translations {
+                // `convert` writes nothing for these; the failure itself is reported.
+                if t.fidelity == Fidelity::Failed && t.text.is_empty() {
+                    continue;
+                }
                 let path = batch::output_path(
                     &args.against,
                     t.target,
@@ -601,10 +614,16 @@ fn check(args: &CheckArgs) -> u8 {
         );
         EXIT_OK
     } else {
-        eprintln!(
-            "check: {drifted} outputs drifted from {}",
-            args.against.display()
-        );
+        if drifted > 0 {
+            eprintln!(
+                "check: {drifted} outputs drifted from {}",
+                args.against.display()
+            );
+        }
+        let unreadable = results.iter().filter(|f| f.unreadable()).count();
+        if failed {
+            eprintln!("check: {unreadable} input files could not be read or parsed");
+        }
         EXIT_FAILED
     }
 }
