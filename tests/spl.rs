@@ -380,6 +380,8 @@ fn corpus_converts_and_passes_the_checker() {
     let mut normalized = 0usize;
     let mut clean = 0usize;
     let mut failed = 0usize;
+    let mut correlations = 0usize;
+    let mut subsearch_joins = 0usize;
     let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut constructs: BTreeMap<String, usize> = BTreeMap::new();
     let mut items = vec![];
@@ -404,6 +406,8 @@ fn corpus_converts_and_passes_the_checker() {
                 *codes.entry(d.code.as_str()).or_default() += 1;
             }
         }
+        correlations += t.text.matches("| multisearch").count();
+        subsearch_joins += t.text.matches("| join type=").count();
         let issues = unsupported(&t);
         if issues.is_empty() {
             clean += 1;
@@ -442,6 +446,9 @@ fn corpus_converts_and_passes_the_checker() {
         share * 100.0
     );
     println!("T003/T010 diagnostics: {codes:?}");
+    println!(
+        "joins: {correlations} written as stats-based correlations (multisearch + eventstats), {subsearch_joins} as `join` with a subsearch"
+    );
     let mut ranked: Vec<_> = constructs.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     println!("most frequent remaining constructs (queries):");
@@ -688,5 +695,324 @@ fn mutated_corpus_queries_never_panic() {
     assert!(
         translated > 1000,
         "only {translated} mutated queries normalized"
+    );
+}
+
+/// The commands of a search's main pipeline after its first (`| multisearch ...`): lines
+/// that start with `| ` at the left margin.
+fn tail_commands(search: &str) -> Vec<String> {
+    search
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `eval` that tags one side's events in a `multisearch` (`eval kqlc_sideN=0, ...`).
+fn side_tag(search: &str, n: u8) -> Vec<(String, String)> {
+    let line = search
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("| eval kqlc_side") && l.contains(&format!("={n},")))
+        .unwrap_or_else(|| panic!("no side {n} tag in:\n{search}"));
+    line.trim_start_matches("| eval ")
+        .trim_end_matches(']')
+        .split(", ")
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+type Event = BTreeMap<String, String>;
+
+/// A reading of the few commands a correlation's tail holds, over events as field maps:
+/// `fillnull value="" f...`, `eventstats max(f) AS m` / `count(eval(f=N)) AS m` /
+/// `count(eval(f==N)) AS m` `by k...`, `where a=N AND b(=|>)N`, `eval x=y`,
+/// `fields - f...`. It panics on anything else, so the test fails if the tail changes
+/// shape.
+fn run_tail(commands: &[String], mut events: Vec<Event>) -> Vec<Event> {
+    for c in commands {
+        let (word, rest) = c.split_once(' ').unwrap();
+        match word {
+            "fillnull" => {
+                let fields = rest.strip_prefix("value=\"\" ").unwrap();
+                for e in &mut events {
+                    for f in fields.split(' ') {
+                        e.entry(f.to_string()).or_default();
+                    }
+                }
+            }
+            "eventstats" => {
+                let (aggs, by) = rest.split_once(" by ").unwrap();
+                let by: Vec<&str> = by.split(", ").collect();
+                let key = |e: &Event| by.iter().map(|b| e.get(*b).cloned()).collect::<Vec<_>>();
+                for agg in aggs.split(", ") {
+                    let (call, out) = agg.split_once(" AS ").unwrap();
+                    let values: Vec<(Vec<Option<String>>, i64)> = events
+                        .iter()
+                        .map(|e| {
+                            let v = if let Some(f) = call.strip_prefix("max(") {
+                                e[f.trim_end_matches(')')].parse().unwrap()
+                            } else {
+                                let cond = call
+                                    .strip_prefix("count(eval(")
+                                    .and_then(|c| c.strip_suffix("))"))
+                                    .unwrap_or_else(|| panic!("unknown aggregate {call}"));
+                                let (f, n) = cond
+                                    .split_once("==")
+                                    .or_else(|| cond.split_once('='))
+                                    .unwrap();
+                                i64::from(e[f] == n)
+                            };
+                            (key(e), v)
+                        })
+                        .collect();
+                    let max = call.starts_with("max(");
+                    let per_key = |k: &Vec<Option<String>>| {
+                        let vs = values.iter().filter(|(x, _)| x == k).map(|(_, v)| *v);
+                        if max { vs.max().unwrap() } else { vs.sum() }
+                    };
+                    let results: Vec<i64> = events.iter().map(|e| per_key(&key(e))).collect();
+                    for (e, r) in events.iter_mut().zip(results) {
+                        e.insert(out.to_string(), r.to_string());
+                    }
+                }
+            }
+            "where" => {
+                let tests: Vec<(String, char, i64)> = rest
+                    .split(" AND ")
+                    .map(|t| {
+                        let at = t.find(['=', '>']).unwrap();
+                        (
+                            t[..at].to_string(),
+                            t.as_bytes()[at] as char,
+                            t[at + 1..].parse().unwrap(),
+                        )
+                    })
+                    .collect();
+                events.retain(|e| {
+                    tests.iter().all(|(f, op, n)| {
+                        let v: i64 = e[f].parse().unwrap();
+                        if *op == '=' { v == *n } else { v > *n }
+                    })
+                });
+            }
+            "eval" => {
+                for a in rest.split(", ") {
+                    let (x, y) = a.split_once('=').unwrap();
+                    for e in &mut events {
+                        let v = e[y].clone();
+                        e.insert(x.to_string(), v);
+                    }
+                }
+            }
+            "fields" => {
+                for f in rest.strip_prefix("- ").unwrap().split(", ") {
+                    for e in &mut events {
+                        e.remove(f);
+                    }
+                }
+            }
+            other => panic!("unexpected command `{other}` in the correlation"),
+        }
+    }
+    events
+}
+
+/// Events of both sides with keys from a small set (some missing), as the tags leave
+/// them: `side`, `key` (absent when the key is missing) and an `id`.
+fn tagged_events(seed: u64, side: &str, key: &str) -> Vec<Event> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let keys = ["a", "A", "b", "c", ""];
+    (0..40)
+        .map(|id| {
+            let mut e = Event::new();
+            e.insert("id".into(), id.to_string());
+            e.insert(side.into(), (next() % 2).to_string());
+            let k = next() % 6;
+            if let Some(v) = keys.get(k as usize) {
+                e.insert(key.into(), v.to_string());
+            }
+            e
+        })
+        .collect()
+}
+
+/// KQL's key for an event: a missing string is "".
+fn kql_key(e: &Event, key: &str) -> String {
+    e.get(key).cloned().unwrap_or_default()
+}
+
+/// Semi and anti joins of two event searches: one search over both sides, each left
+/// event kept on its own by whether a right event has its key. The tail is run over
+/// tagged events and gives exactly the left rows KQL's `leftsemi`/`leftanti` give.
+#[test]
+fn semi_and_anti_joins_are_correlations() {
+    let right = r#"(AuditLogs | where OperationName == "Add member to role" | extend Actor = tostring(InitiatedBy.user.userPrincipalName))"#;
+    for (kind, anti) in [("leftsemi", false), ("leftanti", true)] {
+        let t = query(&format!(
+            "SigninLogs | where ResultType == \"0\" | join kind={kind} {right} on $left.UserPrincipalName == $right.Actor"
+        ));
+        let search = strip_comments(&t.text);
+        assert!(search.starts_with("| multisearch\n    [search sourcetype=\"azure:monitor:aad\" category=\"SignInLogs\" resultType=\"0\"\n"), "{search}");
+        assert!(!search.contains("| join"), "{search}");
+        assert!(
+            !t.diagnostics
+                .iter()
+                .any(|d| d.code == Code::TargetLimit && d.severity == Severity::Warning),
+            "{:?}",
+            t.diagnostics
+        );
+        assert_eq!(t.fidelity, Fidelity::Exact, "{}", t.text);
+        let left = side_tag(&search, 0);
+        let right_tag = side_tag(&search, 1);
+        assert_eq!(left[1].1, "'properties.userPrincipalName'");
+        assert_eq!(right_tag[1].1, "Actor");
+        assert!(
+            search.contains("| eval Actor='properties.initiatedBy.user.userPrincipalName'\n"),
+            "{search}"
+        );
+        let (side, key) = (left[0].0.clone(), left[1].0.clone());
+        let tail = tail_commands(&search);
+        for seed in 1..30u64 {
+            let events = tagged_events(seed * 7919, &side, &key);
+            let right_keys: Vec<String> = events
+                .iter()
+                .filter(|e| e[&side] == "1")
+                .map(|e| kql_key(e, &key))
+                .collect();
+            let expected: Vec<String> = events
+                .iter()
+                .filter(|e| e[&side] == "0" && right_keys.contains(&kql_key(e, &key)) != anti)
+                .map(|e| e["id"].clone())
+                .collect();
+            let got = run_tail(&tail, events);
+            let ids: Vec<String> = got.iter().map(|e| e["id"].clone()).collect();
+            assert_eq!(ids, expected, "{kind} seed {seed}\n{search}");
+            // Left rows keep their own fields, without the tags.
+            assert!(
+                got.iter().all(|e| e.len() <= 2 && !e.contains_key(&side)),
+                "{got:?}"
+            );
+        }
+    }
+}
+
+/// `summarize ... by key | join (events) on key` (the cisco seed's shape): the right
+/// events whose key has left events, each with that key's left aggregates, for the
+/// default `innerunique` and for `inner` (the left has one row per key, so both give one
+/// row per matching right row).
+#[test]
+fn aggregated_left_join_is_a_correlation() {
+    let rules: BTreeMap<String, Rule> = seed_rules().into_iter().collect();
+    let cisco = convert(
+        &rules["cisco-firewall-block-but-success-logon"],
+        Format::Query,
+    )
+    .unwrap();
+    let search = strip_comments(&cisco.text);
+    assert!(!search.contains("| join"), "{search}");
+    assert!(
+        !cisco
+            .diagnostics
+            .iter()
+            .any(|d| d.code == Code::TargetLimit && d.severity == Severity::Warning)
+    );
+    let left = side_tag(&search, 0);
+    let right = side_tag(&search, 1);
+    assert_eq!(left[1].1, "src_ip");
+    assert_eq!(right[1].1, "'properties.ipAddress'");
+    let (side, key) = (left[0].0.clone(), left[1].0.clone());
+    let tail: Vec<String> = tail_commands(&search)
+        .into_iter()
+        .filter(|c| !c.starts_with("eval AccountName"))
+        .collect();
+    for seed in 1..30u64 {
+        let events = tagged_events(seed * 104_729, &side, &key);
+        let mut expected = vec![];
+        for e in events.iter().filter(|e| e[&side] == "1") {
+            let k = kql_key(e, &key);
+            let n = events
+                .iter()
+                .filter(|l| l[&side] == "0" && kql_key(l, &key) == k)
+                .count();
+            if n > 0 {
+                expected.push((e["id"].clone(), k, n.to_string()));
+            }
+        }
+        let got: Vec<(String, String, String)> = run_tail(&tail, events)
+            .into_iter()
+            .map(|e| (e["id"].clone(), e["SourceIP"].clone(), e["count_"].clone()))
+            .collect();
+        assert_eq!(got, expected, "seed {seed}\n{search}");
+    }
+    for kind in ["inner", "innerunique"] {
+        let t = query(&format!(
+            "SigninLogs | where ResultType != \"0\" | summarize Failures = count(), Apps = make_set(AppDisplayName) by IPAddress | where Failures > 5 | join kind={kind} (AuditLogs | extend IP = tostring(InitiatedBy.user.ipAddress)) on $left.IPAddress == $right.IP | project IPAddress, Failures, Apps, OperationName"
+        ));
+        let search = strip_comments(&t.text);
+        assert!(
+            search.contains("| eventstats count(eval(kqlc_side"),
+            "{search}"
+        );
+        assert!(
+            search.contains("==0)) AS Failures, values(eval(if(kqlc_side"),
+            "{search}"
+        );
+        assert!(search.contains("| where Failures>5"), "{search}");
+        assert!(
+            search.ends_with("| table IPAddress, Failures, Apps, OperationName"),
+            "{search}"
+        );
+        assert!(!search.contains("| join"), "{search}");
+    }
+}
+
+/// Joins whose result is not one a stats-based correlation gives stay `join` (and say
+/// its limits).
+#[test]
+fn other_joins_stay_join() {
+    let subsearch = |t: &Translation| {
+        strip_comments(&t.text).contains("| join type=")
+            && t.diagnostics
+                .iter()
+                .any(|d| d.code == Code::TargetLimit && d.severity == Severity::Warning)
+    };
+    for kql in [
+        // innerunique of two event searches: one left row per key with all its columns.
+        "SigninLogs | join (AuditLogs | extend UPN = tostring(InitiatedBy.user.userPrincipalName)) on $left.UserPrincipalName == $right.UPN",
+        // inner: one row per matching pair.
+        "SigninLogs | join kind=inner (AuditLogs | extend UPN = tostring(InitiatedBy.user.userPrincipalName)) on $left.UserPrincipalName == $right.UPN",
+        // the left has several rows per join key.
+        "SigninLogs | summarize count() by UserPrincipalName, IPAddress | join kind=inner (AuditLogs | extend UPN = tostring(InitiatedBy.user.userPrincipalName)) on $left.UserPrincipalName == $right.UPN",
+        // outer joins keep unmatched rows with the other side's columns.
+        "SigninLogs | join kind=leftouter (AuditLogs | extend UPN = tostring(InitiatedBy.user.userPrincipalName)) on $left.UserPrincipalName == $right.UPN",
+        // the right side's keys depend on a condition on its aggregates.
+        "SigninLogs | join kind=leftsemi (AuditLogs | extend UPN = tostring(InitiatedBy.user.userPrincipalName) | summarize n = count() by UPN | where n > 3) on $left.UserPrincipalName == $right.UPN",
+    ] {
+        let t = query(kql);
+        assert!(subsearch(&t), "{kql}\n{}", t.text);
+    }
+    // The seed whose joins pair several rows per key keeps both joins.
+    let rules: BTreeMap<String, Rule> = seed_rules().into_iter().collect();
+    let t = convert(
+        &rules["unfamiliar-signin-portal-auditlogs-correlation"],
+        Format::Query,
+    )
+    .unwrap();
+    assert_eq!(
+        strip_comments(&t.text)
+            .matches("| join type=inner max=0")
+            .count(),
+        2
     );
 }

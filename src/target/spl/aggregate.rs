@@ -203,7 +203,7 @@ impl Tr<'_> {
     }
 
     /// One aggregate as `stats` functions (`fn(x) AS name`), and the evals after.
-    fn aggregate_fn(
+    pub(super) fn aggregate_fn(
         &mut self,
         scope: &Scope,
         a: &Aggregate,

@@ -1,5 +1,6 @@
-//! `join`: the right side as a subsearch of Splunk's `join`; semi and anti joins keep the
-//! left rows; right-side joins swap the sides.
+//! `join`: a stats-based correlation where that is exact (`correlate.rs`), otherwise the
+//! right side as a subsearch of Splunk's `join`; semi and anti joins keep the left rows;
+//! right-side joins swap the sides.
 
 use super::Tr;
 use super::expr::E;
@@ -63,6 +64,11 @@ impl Tr<'_> {
                 at,
             );
             *spl = main;
+            return;
+        }
+        // `lookup` does not add the right keys: kept as `join`.
+        let lookup = matches!(p.stages.get(i), Some(Stage::Join { lookup: true, .. }));
+        if !lookup && self.correlate(spl, p, i, kind, right, keys, at) {
             return;
         }
         self.warn(

@@ -10,14 +10,17 @@
 //!   (`x != "a"`), the `where` form also accepts a missing field (`isnull(x) OR ...`); in
 //!   search, `NOT x="a"` keeps events without the field, `x!="a"` would not.
 //! - `summarize` is `stats` (after `fillnull`, since `stats ... by` drops events without
-//!   the key, which KQL groups under `""`); joins are `join` with the right side as a
-//!   subsearch; `x in (subquery)` is a subsearch in a search expression; watchlists are
-//!   lookups named after the watchlist.
+//!   the key, which KQL groups under `""`); joins are stats-based correlations
+//!   (`multisearch` of both sides, `eventstats` by the key) where that gives the join's
+//!   rows exactly (`correlate.rs`), `join` with the right side as a subsearch otherwise;
+//!   `x in (subquery)` is a subsearch in a search expression; watchlists are lookups
+//!   named after the watchlist.
 //!
 //! Everything that is not carried over exactly is a diagnostic and a line of the comment
 //! block at the top (```...``` in the search, `#` lines in the .conf).
 
 mod aggregate;
+mod correlate;
 mod expr;
 mod join;
 mod pipeline;
