@@ -92,6 +92,10 @@ impl Tr<'_> {
                 }
             }
         }
+        // KQL strings are never null: events without a key have `""` and match each
+        // other; Splunk's `join` and `dedup` would drop them.
+        spl.commands
+            .push(format!("fillnull value=\"\" {}", left_fields.join(" ")));
         let left_unique = i > 0
             && match &p.stages[i - 1] {
                 Stage::Aggregate {
@@ -142,6 +146,8 @@ impl Tr<'_> {
                 if !evals.is_empty() {
                     r.commands.push(format!("eval {}", evals.join(", ")));
                 }
+                r.commands
+                    .push(format!("fillnull value=\"\" {}", lf.join(" ")));
                 r.commands.push(format!("dedup {}", lf.join(", ")));
                 if kind == JoinKind::LeftAnti {
                     r.commands.push(format!("eval {m}=1"));
@@ -216,6 +222,8 @@ impl Tr<'_> {
             if !renames.is_empty() {
                 r.commands.push(format!("rename {}", renames.join(", ")));
             }
+            r.commands
+                .push(format!("fillnull value=\"\" {}", lf.join(" ")));
         });
         let nl = format!("\n{}", "    ".repeat(self.depth + 1));
         // Fields on both sides keep the left's value (KQL renames the right's `name1`).
