@@ -193,6 +193,48 @@ fn seed_semantics() {
     assert!(codes(t).contains(&"T005"));
 }
 
+/// Small queries for constructs the corpus uses, each translated, snapshotted and
+/// checked by the validator.
+const CONSTRUCTS: &[(&str, &str)] = &[
+    (
+        "arg-max-one-column",
+        "SigninLogs\n| summarize arg_max(TimeGenerated, UserPrincipalName) by IPAddress",
+    ),
+    (
+        "arg-max-row",
+        "DeviceInfo\n| where Timestamp > ago(30d)\n| summarize arg_max(Timestamp, *) by DeviceId\n| project DeviceId, DeviceName, OSPlatform, Timestamp",
+    ),
+    (
+        "arg-min-typed",
+        "SigninLogs\n| summarize arg_min(TimeGenerated, IPAddress, ResultType) by UserPrincipalName",
+    ),
+    (
+        "arg-max-by-number",
+        "SigninLogs\n| summarize Count = count() by UserPrincipalName, AppDisplayName\n| summarize arg_max(Count, AppDisplayName) by UserPrincipalName",
+    ),
+    (
+        "take-any-row",
+        "SigninLogs\n| summarize take_any(AppDisplayName, IPAddress) by UserPrincipalName",
+    ),
+];
+
+fn translate_text(kql: &str) -> Translation {
+    let loaded = kqlc::load::load_bytes(Path::new("q.kql"), kql.as_bytes()).unwrap();
+    translate_rule(&loaded.rules[0], Format::Query).expect("the query normalizes")
+}
+
+#[test]
+fn constructs() {
+    let mut items = vec![];
+    for (name, kql) in CONSTRUCTS {
+        let t = translate_text(kql);
+        insta::assert_snapshot!(format!("construct-{name}"), t.text, kql);
+        items.push((name.to_string(), t.text));
+    }
+    let invalid = validate(&items);
+    assert!(invalid.is_empty(), "invalid ES|QL: {invalid:#?}");
+}
+
 fn unsupported(t: &Translation) -> bool {
     t.fidelity == Fidelity::Failed
         || t.diagnostics

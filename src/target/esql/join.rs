@@ -591,6 +591,9 @@ impl Tx<'_> {
             }
         }
 
+        if !out.pre.is_empty() {
+            self.push(format!("EVAL {}", out.pre.join(", ")));
+        }
         let key_list: Vec<&str> = by
             .iter()
             .map(|b| b.split(" = ").next().unwrap_or(b))

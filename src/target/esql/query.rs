@@ -161,6 +161,8 @@ pub struct Tx<'a> {
     pub correlation_failure: Option<String>,
     /// Columns that hold the values of several rows after a correlation (Sentinel names).
     pub list_cols: BTreeSet<String>,
+    /// `list_cols` as they were before the current stage (which may clear them).
+    pub stage_lists: BTreeSet<String>,
     said: BTreeSet<String>,
     fresh: usize,
 }
@@ -184,6 +186,7 @@ impl<'a> Tx<'a> {
             lookup_indices: vec![],
             aggregates: false,
             list_cols: BTreeSet::new(),
+            stage_lists: BTreeSet::new(),
             correlation_failure: None,
             missing_is_null: false,
             said: BTreeSet::new(),
@@ -868,6 +871,7 @@ impl<'a> Tx<'a> {
     pub fn stage(&mut self, stage: &Stage, rest: &[Stage]) {
         let span = stage.span();
         self.here = Some(span);
+        self.stage_lists = self.list_cols.clone();
         self.list_check(stage, span);
         match stage {
             Stage::Filter { predicate, .. } => self.filter(predicate, span),
