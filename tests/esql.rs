@@ -213,6 +213,22 @@ const CONSTRUCTS: &[(&str, &str)] = &[
         "SigninLogs\n| summarize Count = count() by UserPrincipalName, AppDisplayName\n| summarize arg_max(Count, AppDisplayName) by UserPrincipalName",
     ),
     (
+        "split-index",
+        "SigninLogs\n| extend Parts = split(UserPrincipalName, \"@\")\n| where Parts[1] =~ \"contoso.com\" and Parts[-1] != \"\"\n| project UserPrincipalName, User = Parts[0]",
+    ),
+    (
+        "externaldata-in-ignoring-case",
+        "let Domains = externaldata(Domain:string)[@\"https://example.com/lists/domains.txt\"] with (format=\"txt\");\nDeviceNetworkEvents\n| where RemoteUrl in~ (Domains)",
+    ),
+    (
+        "externaldata-first-column",
+        "DeviceNetworkEvents\n| where RemoteUrl in ((externaldata(Url:string, Category:string)[@\"https://example.com/lists/urls.csv\"] with (format=\"csv\")))",
+    ),
+    (
+        "externaldata-in-union-branches",
+        "let Hashes = externaldata(SHA1:string)[@\"https://example.com/lists/sha1.txt\"] with (format=\"txt\");\nunion\n(DeviceFileEvents | where SHA1 in (Hashes)),\n(DeviceProcessEvents | where InitiatingProcessSHA1 in (Hashes) or SHA1 in (Hashes))",
+    ),
+    (
         "take-any-row",
         "SigninLogs\n| summarize take_any(AppDisplayName, IPAddress) by UserPrincipalName",
     ),
