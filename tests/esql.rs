@@ -229,6 +229,10 @@ const CONSTRUCTS: &[(&str, &str)] = &[
         "let Hashes = externaldata(SHA1:string)[@\"https://example.com/lists/sha1.txt\"] with (format=\"txt\");\nunion\n(DeviceFileEvents | where SHA1 in (Hashes)),\n(DeviceProcessEvents | where InitiatingProcessSHA1 in (Hashes) or SHA1 in (Hashes))",
     ),
     (
+        "date-parts",
+        "SigninLogs\n| where datetime_part(\"hour\", TimeGenerated) < 6 or getmonth(TimeGenerated) == 12\n| extend Day = datetime_part(\"dayofyear\", TimeGenerated), Decoded = base64_decodestring(UserAgent)",
+    ),
+    (
         "take-any-row",
         "SigninLogs\n| summarize take_any(AppDisplayName, IPAddress) by UserPrincipalName",
     ),
@@ -350,12 +354,14 @@ fn corpus() {
         "{} outputs are not valid ES|QL",
         invalid.len()
     );
-    // The issue asks for 85%; ES|QL has no join of two event streams beyond what a
-    // correlation can say, no sub-queries, no dynamic values, no "value at the maximum"
-    // aggregate for text and no series functions, so this is a floor against
-    // regressions at the share reached (see the printed constructs for what is left).
+    // The issue asks for 85%; ES|QL 9.3 has no join of two event streams beyond what a
+    // correlation can say (and a LOOKUP JOIN for watchlists and URL rows), no
+    // sub-queries, no dynamic values and no series functions, so this is a floor
+    // against regressions at the share reached (50.4% with arg_max keyed by time,
+    // indices into computed arrays and lookup tests for `in~`; see the printed
+    // constructs for what is left).
     assert!(
-        share >= 0.47,
+        share >= 0.50,
         "only {:.1}% of corpus queries translate without an unsupported diagnostic",
         share * 100.0
     );
