@@ -193,6 +193,68 @@ fn seed_semantics() {
     assert!(codes(t).contains(&"T005"));
 }
 
+/// Small queries for constructs the corpus uses, each translated, snapshotted and
+/// checked by the validator.
+const CONSTRUCTS: &[(&str, &str)] = &[
+    (
+        "arg-max-one-column",
+        "SigninLogs\n| summarize arg_max(TimeGenerated, UserPrincipalName) by IPAddress",
+    ),
+    (
+        "arg-max-row",
+        "DeviceInfo\n| where Timestamp > ago(30d)\n| summarize arg_max(Timestamp, *) by DeviceId\n| project DeviceId, DeviceName, OSPlatform, Timestamp",
+    ),
+    (
+        "arg-min-typed",
+        "SigninLogs\n| summarize arg_min(TimeGenerated, IPAddress, ResultType) by UserPrincipalName",
+    ),
+    (
+        "arg-max-by-number",
+        "SigninLogs\n| summarize Count = count() by UserPrincipalName, AppDisplayName\n| summarize arg_max(Count, AppDisplayName) by UserPrincipalName",
+    ),
+    (
+        "split-index",
+        "SigninLogs\n| extend Parts = split(UserPrincipalName, \"@\")\n| where Parts[1] =~ \"contoso.com\" and Parts[-1] != \"\"\n| project UserPrincipalName, User = Parts[0]",
+    ),
+    (
+        "externaldata-in-ignoring-case",
+        "let Domains = externaldata(Domain:string)[@\"https://example.com/lists/domains.txt\"] with (format=\"txt\");\nDeviceNetworkEvents\n| where RemoteUrl in~ (Domains)",
+    ),
+    (
+        "externaldata-first-column",
+        "DeviceNetworkEvents\n| where RemoteUrl in ((externaldata(Url:string, Category:string)[@\"https://example.com/lists/urls.csv\"] with (format=\"csv\")))",
+    ),
+    (
+        "externaldata-in-union-branches",
+        "let Hashes = externaldata(SHA1:string)[@\"https://example.com/lists/sha1.txt\"] with (format=\"txt\");\nunion\n(DeviceFileEvents | where SHA1 in (Hashes)),\n(DeviceProcessEvents | where InitiatingProcessSHA1 in (Hashes) or SHA1 in (Hashes))",
+    ),
+    (
+        "date-parts",
+        "SigninLogs\n| where datetime_part(\"hour\", TimeGenerated) < 6 or getmonth(TimeGenerated) == 12\n| extend Day = datetime_part(\"dayofyear\", TimeGenerated), Decoded = base64_decodestring(UserAgent)",
+    ),
+    (
+        "take-any-row",
+        "SigninLogs\n| summarize take_any(AppDisplayName, IPAddress) by UserPrincipalName",
+    ),
+];
+
+fn translate_text(kql: &str) -> Translation {
+    let loaded = kqlc::load::load_bytes(Path::new("q.kql"), kql.as_bytes()).unwrap();
+    translate_rule(&loaded.rules[0], Format::Query).expect("the query normalizes")
+}
+
+#[test]
+fn constructs() {
+    let mut items = vec![];
+    for (name, kql) in CONSTRUCTS {
+        let t = translate_text(kql);
+        insta::assert_snapshot!(format!("construct-{name}"), t.text, kql);
+        items.push((name.to_string(), t.text));
+    }
+    let invalid = validate(&items);
+    assert!(invalid.is_empty(), "invalid ES|QL: {invalid:#?}");
+}
+
 fn unsupported(t: &Translation) -> bool {
     t.fidelity == Fidelity::Failed
         || t.diagnostics
@@ -292,12 +354,14 @@ fn corpus() {
         "{} outputs are not valid ES|QL",
         invalid.len()
     );
-    // The issue asks for 85%; ES|QL has no join of two event streams beyond what a
-    // correlation can say, no sub-queries, no dynamic values, no "value at the maximum"
-    // aggregate for text and no series functions, so this is a floor against
-    // regressions at the share reached (see the printed constructs for what is left).
+    // The issue asks for 85%; ES|QL 9.3 has no join of two event streams beyond what a
+    // correlation can say (and a LOOKUP JOIN for watchlists and URL rows), no
+    // sub-queries, no dynamic values and no series functions, so this is a floor
+    // against regressions at the share reached (50.4% with arg_max keyed by time,
+    // indices into computed arrays and lookup tests for `in~`; see the printed
+    // constructs for what is left).
     assert!(
-        share >= 0.47,
+        share >= 0.50,
         "only {:.1}% of corpus queries translate without an unsupported diagnostic",
         share * 100.0
     );

@@ -18,6 +18,8 @@ const MAKE_LIST_LIMIT: i64 = 10_000;
 pub struct AggOut {
     /// `name = AGG(x) [WHERE cond]`.
     pub items: Vec<String>,
+    /// `EVAL` assignments before the `STATS` (the row keys of `arg_max`).
+    pub pre: Vec<String>,
     /// `EVAL` assignments after the `STATS` (`MV_SLICE` for `make_set` limits).
     pub post: Vec<String>,
     pub cols: Vec<(String, Col)>,
@@ -32,7 +34,24 @@ impl Tx<'_> {
         span: Span,
         rest: &[Stage],
     ) {
-        let needed = Some(self.inputs_of(rest));
+        let mut needed = self.inputs_of(rest);
+        // The columns `arg_max(t, a, b)` names are output when no later step chooses
+        // the output columns.
+        if !rest.iter().any(|s| super::query::stage_refs(s).1) {
+            for a in aggregates {
+                if matches!(
+                    a.function,
+                    AggregateFunction::ArgMax | AggregateFunction::ArgMin
+                ) {
+                    for (i, arg) in a.args.iter().enumerate().skip(1) {
+                        if let Some(n) = taken_name(a, i, arg) {
+                            needed.insert(n);
+                        }
+                    }
+                }
+            }
+        }
+        let needed = Some(needed);
         let key_names: BTreeSet<String> = keys.iter().map(|k| k.name.clone()).collect();
         let mut out = AggOut::default();
         for a in aggregates {
@@ -56,6 +75,9 @@ impl Tx<'_> {
                     ),
                 ),
             }
+        }
+        if !out.pre.is_empty() {
+            self.push(format!("EVAL {}", out.pre.join(", ")));
         }
         let mut line = "STATS".to_string();
         if !out.items.is_empty() {
@@ -267,6 +289,7 @@ impl Tx<'_> {
                 }
             }
             AggregateFunction::Any => {
+                let mut values: Vec<(String, E)> = vec![];
                 for (i, arg) in a.args.iter().enumerate() {
                     let default = match arg {
                         Scalar::Field { path } => path.column.clone(),
@@ -278,13 +301,57 @@ impl Tx<'_> {
                         name(i, &default)
                     };
                     match self.scalar(arg) {
-                        // Any value of the group: MAX gives one.
-                        Ok(e) => {
-                            out.items
-                                .push(format!("{} = MAX({}){filter}", lit::ident(&n), e.text));
-                            out.cols.push((n.clone(), computed(&n, e.ty)));
-                        }
+                        Ok(e) => values.push((n, e)),
                         Err(why) => self.aggregate_dropped(a, why),
+                    }
+                }
+                let plain = |tx: &Self, (n, e): &(String, E)| {
+                    e.ty != Ty::Any
+                        && !super::query::multi_valued(&unquote(&e.text))
+                        && !tx.stage_lists.contains(n)
+                };
+                if values.len() > 1 && values.iter().all(|v| plain(self, v)) {
+                    // The values of one row: each is the text after the same row's hash.
+                    let texts: Vec<E> = values.iter().map(|(_, e)| as_text(e)).collect();
+                    let hash = row_hash(&texts);
+                    let key = self.fresh("any_row");
+                    self.scope.set(&key, computed(&key, Ty::Str));
+                    out.pre
+                        .push(format!("{} = {}", lit::ident(&key), hash.text));
+                    let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+                    self.comment(&format!(
+                        "take_any({}): the values of one row, each the text after a hash of the row's values (the same for every column)",
+                        names.join(", ")
+                    ));
+                    for ((n, e), text) in values.iter().zip(texts) {
+                        let keyed =
+                            expr::call("CONCAT", &[E::column(&key, Ty::Str), text], Ty::Str);
+                        out.items
+                            .push(format!("{} = MAX({}){filter}", lit::ident(n), keyed.text));
+                        let back = from_text(e.ty, E::column(n, Ty::Str), 32);
+                        out.post.push(format!("{} = {}", lit::ident(n), back.text));
+                        out.cols.push((n.clone(), computed(n, back.ty)));
+                    }
+                } else {
+                    if values.len() > 1 {
+                        self.warn(
+                            Code::NotTranslated,
+                            here,
+                            format!(
+                                "`take_any()` takes {} from one row; some of them can be arrays, so each is any value of its own column (MAX), possibly from different rows",
+                                values
+                                    .iter()
+                                    .map(|(n, _)| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                    }
+                    for (n, e) in values {
+                        // Any value of the group: MAX gives one.
+                        out.items
+                            .push(format!("{} = MAX({}){filter}", lit::ident(&n), e.text));
+                        out.cols.push((n.clone(), computed(&n, e.ty)));
                     }
                 }
             }
@@ -354,9 +421,16 @@ impl Tx<'_> {
         );
     }
 
-    /// `arg_max(t, cols)`: the row with the largest `t`. ES|QL 9.3 has no "value at the
-    /// maximum" aggregate for text columns, so this is exact only when no column other
-    /// than `t` (and the keys) is used afterwards.
+    /// `arg_max(t, cols)`: the row with the largest `t`.
+    ///
+    /// ES|QL 9.3 has no "value at the maximum" aggregate for text (`TOP`'s output field
+    /// takes numbers and dates only, `FIRST`/`LAST` come later), so when `t` is a
+    /// datetime each column is read from the largest (smallest) text
+    /// `time + row hash + value`: the time is written at a fixed width, so the text
+    /// order is the time order; the hash of the row's taken values (length-prefixed, so
+    /// distinct rows hash differently) breaks ties the same way for every column, so all
+    /// of them come from one row, as in KQL. Otherwise (a numeric `t`, a column whose
+    /// value is an array) each column is the list of its values in the group, said.
     fn arg_extreme(
         &mut self,
         a: &Aggregate,
@@ -365,23 +439,16 @@ impl Tx<'_> {
         keys: &BTreeSet<String>,
         out: &mut AggOut,
     ) {
-        let function = if a.function == AggregateFunction::ArgMax {
-            "MAX"
-        } else {
-            "MIN"
-        };
-        let kql_name = if a.function == AggregateFunction::ArgMax {
-            "arg_max"
-        } else {
-            "arg_min"
-        };
+        let max = a.function == AggregateFunction::ArgMax;
+        let function = if max { "MAX" } else { "MIN" };
+        let kql_name = if max { "arg_max" } else { "arg_min" };
         let Some(by) = a.args.first() else { return };
         let by_name = match by {
             Scalar::Field { path } if path.path.is_empty() => path.column.clone(),
             _ => "max_value".into(),
         };
         let t_name = a.names.first().cloned().unwrap_or(by_name.clone());
-        match self.scalar(by) {
+        let t = match self.scalar(by) {
             Ok(e) => {
                 out.items.push(format!(
                     "{} = {function}({}){filter}",
@@ -389,27 +456,17 @@ impl Tx<'_> {
                     e.text
                 ));
                 out.cols.push((t_name.clone(), computed(&t_name, e.ty)));
+                e
             }
             Err(why) => return self.aggregate_dropped(a, why),
-        }
+        };
         // The other columns it returns, and which of them are used later.
         let mut wanted: Vec<(String, Scalar)> = vec![];
         let mut all_columns = false;
         for (i, arg) in a.args.iter().enumerate().skip(1) {
-            match arg {
-                Scalar::AllColumns => all_columns = true,
-                Scalar::Field { path } => {
-                    let n = a
-                        .names
-                        .get(i)
-                        .cloned()
-                        .unwrap_or(path.dotted().replace('.', "_"));
-                    wanted.push((n, arg.clone()));
-                }
-                other => wanted.push((
-                    a.names.get(i).cloned().unwrap_or(format!("col{i}")),
-                    other.clone(),
-                )),
+            match taken_name(a, i, arg) {
+                Some(n) => wanted.push((n, arg.clone())),
+                None => all_columns = true,
             }
         }
         if all_columns {
@@ -443,28 +500,17 @@ impl Tx<'_> {
         }
         let used: Vec<(String, Scalar)> = wanted
             .into_iter()
-            .filter(|(n, _)| needed.is_none_or(|set| set.contains(n)) && !keys.contains(n))
+            .filter(|(n, _)| {
+                needed.is_none_or(|set| set.contains(n)) && !keys.contains(n) && *n != t_name
+            })
             .collect();
         if used.is_empty() {
             return;
         }
-        let names: Vec<String> = used.iter().map(|(n, _)| format!("`{n}`")).collect();
-        self.warn(
-            Code::NotTranslated,
-            Some(a.at),
-            format!(
-                "`{kql_name}({by_name}, ...)` takes {} from the row with the {} `{by_name}`; ES|QL 9.3 has no such aggregate for text, so each is the list of its values in the group (VALUES)",
-                names.join(", "),
-                if function == "MAX" { "largest" } else { "smallest" }
-            ),
-        );
+        let mut values: Vec<(String, E)> = vec![];
         for (n, s) in used {
             match self.scalar(&s) {
-                Ok(e) => {
-                    out.items
-                        .push(format!("{} = VALUES({}){filter}", lit::ident(&n), e.text));
-                    out.cols.push((n.clone(), computed(&n, e.ty)));
-                }
+                Ok(e) => values.push((n, e)),
                 Err(why) => {
                     let code = why.code();
                     self.warn(
@@ -475,5 +521,155 @@ impl Tx<'_> {
                 }
             }
         }
+        // A datetime written at a fixed width, whose text order is its time order.
+        let stamp = match t.ty {
+            Ty::Date => Some(t.clone()),
+            Ty::Str | Ty::Any if time_column(&by_name) => Some(expr::call(
+                "TO_DATETIME",
+                std::slice::from_ref(&t),
+                Ty::Date,
+            )),
+            _ => None,
+        }
+        .map(|d| expr::call("DATE_FORMAT", &[E::string(STAMP_FORMAT), d], Ty::Str));
+        let (exact, lists): (Named, Named) = match &stamp {
+            Some(_) => values.into_iter().partition(|(n, e)| {
+                e.ty != Ty::Any
+                    && !super::query::multi_valued(&unquote(&e.text))
+                    && !self.stage_lists.contains(n)
+            }),
+            None => (vec![], values),
+        };
+        if let Some(stamp) = stamp
+            && !exact.is_empty()
+        {
+            let texts: Vec<E> = exact.iter().map(|(_, e)| as_text(e)).collect();
+            // One column needs no tie-break: any row with the largest time will do.
+            let (key, width) = if exact.len() == 1 {
+                (stamp, STAMP_WIDTH)
+            } else {
+                let hash = row_hash(&texts);
+                let name = self.fresh(&format!("{kql_name}_row"));
+                self.scope.set(&name, computed(&name, Ty::Str));
+                out.pre.push(format!(
+                    "{} = {}",
+                    lit::ident(&name),
+                    expr::call("CONCAT", &[stamp, hash], Ty::Str).text
+                ));
+                (E::column(&name, Ty::Str), STAMP_WIDTH + 32)
+            };
+            let names: Vec<String> = exact.iter().map(|(n, _)| format!("`{n}`")).collect();
+            self.comment(&format!(
+                "{kql_name}({by_name}, ...): {} {} read from the row with the {} `{by_name}`: each is the text after a fixed-width key (the time{})",
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" },
+                if max { "largest" } else { "smallest" },
+                if exact.len() == 1 { "" } else { ", then a hash of the row's values that breaks ties the same way for every column" }
+            ));
+            for ((n, e), text) in exact.iter().zip(texts) {
+                let keyed = expr::call("CONCAT", &[key.clone(), text], Ty::Str);
+                out.items.push(format!(
+                    "{} = {function}({}){filter}",
+                    lit::ident(n),
+                    keyed.text
+                ));
+                let back = from_text(e.ty, E::column(n, Ty::Str), width);
+                out.post.push(format!("{} = {}", lit::ident(n), back.text));
+                out.cols.push((n.clone(), computed(n, back.ty)));
+            }
+        }
+        if lists.is_empty() {
+            return;
+        }
+        let names: Vec<String> = lists.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let why = if t.ty == Ty::Date || time_column(&by_name) {
+            "their values can be arrays, which cannot be keyed by the time"
+        } else {
+            "ES|QL 9.3 has no such aggregate for text and this one is not ordered by a datetime"
+        };
+        self.warn(
+            Code::NotTranslated,
+            Some(a.at),
+            format!(
+                "`{kql_name}({by_name}, ...)` takes {} from the row with the {} `{by_name}`; {why}, so each is the list of its values in the group (VALUES)",
+                names.join(", "),
+                if max { "largest" } else { "smallest" }
+            ),
+        );
+        for (n, e) in lists {
+            out.items
+                .push(format!("{} = VALUES({}){filter}", lit::ident(&n), e.text));
+            out.cols.push((n.clone(), computed(&n, e.ty)));
+        }
+    }
+}
+
+/// Values with their output names.
+type Named = Vec<(String, E)>;
+
+/// How `arg_max` writes a time so that text order is time order (23 characters).
+const STAMP_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss.SSS";
+const STAMP_WIDTH: usize = 23;
+
+/// A Sentinel column that holds a datetime by the tables' naming conventions, when the
+/// mapping does not say what type it has in Elastic.
+fn time_column(name: &str) -> bool {
+    let last = name.rsplit('_').next().unwrap_or(name);
+    matches!(last, "TimeGenerated" | "Timestamp")
+        || last.ends_with("Time")
+        || last.ends_with("TimeUtc")
+        || last.ends_with("DateTime")
+}
+
+/// A value as text that is never null (KQL reads a missing string as "").
+fn as_text(e: &E) -> E {
+    let text = match e.ty {
+        Ty::Str => e.clone(),
+        _ => expr::call("TO_STRING", std::slice::from_ref(e), Ty::Str),
+    };
+    expr::call("COALESCE", &[text, E::string("")], Ty::Str)
+}
+
+/// A fixed-width hash of some values that differs for different values (each but the
+/// last is prefixed with its length, so `("a:", "b")` and `("a", ":b")` differ).
+fn row_hash(texts: &[E]) -> E {
+    let mut parts = vec![];
+    for (i, v) in texts.iter().enumerate() {
+        if i + 1 < texts.len() {
+            parts.push(expr::call(
+                "TO_STRING",
+                &[expr::call("LENGTH", std::slice::from_ref(v), Ty::Num)],
+                Ty::Str,
+            ));
+            parts.push(E::string(":"));
+        }
+        parts.push(v.clone());
+    }
+    expr::call("MD5", &[expr::call("CONCAT", &parts, Ty::Str)], Ty::Str)
+}
+
+/// The value after a `width`-character key, converted back to its type.
+fn from_text(ty: Ty, keyed: E, width: usize) -> E {
+    let tail = expr::call("SUBSTRING", &[keyed, E::long(width as i64 + 1)], Ty::Str);
+    match ty {
+        Ty::Num => expr::call("TO_DOUBLE", &[tail], Ty::Num),
+        Ty::Date => expr::call("TO_DATETIME", &[tail], Ty::Date),
+        Ty::Bool => expr::call("TO_BOOLEAN", &[tail], Ty::Bool),
+        Ty::Ip => expr::call("TO_IP", &[tail], Ty::Ip),
+        _ => tail,
+    }
+}
+
+/// The output name of `arg_max`'s `i`-th argument (`None` for `*`).
+fn taken_name(a: &Aggregate, i: usize, arg: &Scalar) -> Option<String> {
+    match arg {
+        Scalar::AllColumns => None,
+        Scalar::Field { path } => Some(
+            a.names
+                .get(i)
+                .cloned()
+                .unwrap_or(path.dotted().replace('.', "_")),
+        ),
+        _ => Some(a.names.get(i).cloned().unwrap_or(format!("col{i}"))),
     }
 }

@@ -591,6 +591,9 @@ impl Tx<'_> {
             }
         }
 
+        if !out.pre.is_empty() {
+            self.push(format!("EVAL {}", out.pre.join(", ")));
+        }
         let key_list: Vec<&str> = by
             .iter()
             .map(|b| b.split(" = ").next().unwrap_or(b))
@@ -958,7 +961,7 @@ impl Tx<'_> {
                 );
             }
         };
-        let marker = self.lookup_join_command(lookup, &lookup_key, &left, span);
+        let marker = self.lookup_join_command(lookup, &lookup_key, &left, false, span);
         let matched = lookup_match(&marker, filter.clone());
         match kind {
             JoinKind::Inner | JoinKind::InnerUnique | JoinKind::LeftSemi => {
@@ -1002,12 +1005,18 @@ impl Tx<'_> {
         );
         let mut conds = vec![];
         let mut key = column.to_string();
-        // Rows of one declared column: that column.
+        // `x in (externaldata(a, b) [...])`: KQL tests the first column.
         if key.is_empty()
             && let Source::External { columns, .. } = &q.source
-            && columns.len() == 1
+            && let Some(first) = columns.first()
+            && q.stages.iter().all(|s| {
+                !matches!(
+                    s,
+                    Stage::Project { .. } | Stage::Distinct { .. } | Stage::Compute { .. }
+                )
+            })
         {
-            key = columns[0].name.clone();
+            key = first.name.clone();
         }
         let mut projected = vec![];
         let mut ok = !key.is_empty();
@@ -1046,12 +1055,47 @@ impl Tx<'_> {
         (ok && !key.is_empty()).then(|| (key, expr::and(conds), projected))
     }
 
+    /// The Elastic names of the fields the query reads (which a lookup key must not
+    /// overwrite).
+    fn read_fields(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        pipeline_reads(&self.cx.detection.query, &mut names);
+        let mut out = BTreeSet::new();
+        for n in names {
+            let path = FieldPath::column(n.clone());
+            for t in &self.scope.tables {
+                match self.source_field(t, &path, false) {
+                    Field::Mapped { name, .. } | Field::Unmapped { name, .. } => {
+                        out.insert(name);
+                    }
+                    Field::NoEquivalent => {}
+                }
+            }
+        }
+        out
+    }
+
     /// Writes `LOOKUP JOIN index ON key` for a watchlist; returns the lookup column that
     /// is non-null on matched rows.
-    fn lookup_join_command(&mut self, lookup: &Lookup, key: &str, left: &E, span: Span) -> String {
+    fn lookup_join_command(
+        &mut self,
+        lookup: &Lookup,
+        key: &str,
+        left: &E,
+        lower: bool,
+        span: Span,
+    ) -> String {
         let index = &lookup.index;
         let what = &lookup.what;
-        let left = to_text(left.clone());
+        let mut left = to_text(left.clone());
+        if lower {
+            left = super::pred::lower(&left);
+        }
+        let lowered = if lower {
+            format!(" (in lower case: the test ignores case, so `{key}` is compared in lower case)")
+        } else {
+            String::new()
+        };
         // A column every row has, null when no row matched: every watchlist row has
         // `SearchKey` (and `_DTItemId`); rows loaded from a URL get `source_url`.
         let marker = if !lookup.watchlist {
@@ -1065,13 +1109,16 @@ impl Tx<'_> {
             Code::SourceNote,
             Some(span),
             format!(
-                "{what} are read with LOOKUP JOIN from the lookup index `{index}`: create it (index.mode: lookup) with those rows, with the columns `{key}` and `{marker}` (set on every row); LOOKUP JOIN adds one row per matching entry, so `{key}` must be unique in it"
+                "{what} are read with LOOKUP JOIN from the lookup index `{index}`: create it (index.mode: lookup) with those rows, with the columns `{key}`{lowered} and `{marker}` (set on every row); LOOKUP JOIN adds one row per matching entry, so `{key}` must be unique in it"
             ),
         );
         if unquote(&left.text) != key {
             self.push(format!("EVAL {} = {}", lit::ident(key), left.text));
         }
-        let entry = format!("{index} ({what}: columns {key}, {marker})");
+        let entry = format!(
+            "{index} ({what}: columns {key}{}, {marker})",
+            if lower { " in lower case" } else { "" }
+        );
         if !self.lookup_indices.contains(&entry) {
             self.lookup_indices.push(entry);
         }
@@ -1105,34 +1152,73 @@ impl Tx<'_> {
                     return;
                 };
                 let Ok(left) = self.scalar(value) else { return };
-                if let Some(k) = self
+                let same = unquote(&to_text(left.clone()).text) == key;
+                let read = self.read_fields();
+                let clash = self
                     .scope
                     .cols
                     .iter()
                     .find(|(_, c)| c.esql == key)
                     .map(|(n, _)| n.clone())
-                    && unquote(&to_text(left.clone()).text) != key
+                    .or_else(|| read.contains(&key).then(|| key.clone()));
+                if let Some(k) = &clash
+                    && !same
                 {
                     self.warn(
                         Code::NotTranslated,
                         Some(*at),
-                        format!("the lookup key `{key}` would overwrite the column `{k}`"),
+                        format!("the lookup key `{key}` would overwrite the column `{k}`; this test is left out"),
                     );
                     return;
                 }
-                if !case_sensitive {
+                // One lookup index is loaded one way: in lower case for `in~` (unless
+                // that would overwrite the field the key is).
+                let lower = !case_sensitive && clash.is_none() && !same;
+                if !case_sensitive && !lower {
                     self.warn(
                         Code::CaseSemantics,
                         Some(*at),
                         format!("`in~` ignores case; LOOKUP JOIN on `{key}` matches it exactly"),
                     );
                 }
-                let marker = self.lookup_join_command(&lookup, &key, &left, *at);
+                match self
+                    .lookup_cases
+                    .iter()
+                    .find(|(i, _)| *i == lookup.index)
+                    .map(|(_, l)| *l)
+                {
+                    Some(l) if l != lower => {
+                        self.warn(
+                            Code::NotTranslated,
+                            Some(*at),
+                            format!(
+                                "the lookup index `{}` is also read by a test that {} case; this test is left out",
+                                lookup.index,
+                                if lower { "respects" } else { "ignores" }
+                            ),
+                        );
+                        return;
+                    }
+                    Some(_) => {}
+                    None => self.lookup_cases.push((lookup.index.clone(), lower)),
+                }
+                let marker = self.lookup_join_command(&lookup, &key, &left, lower, *at);
                 let matched = lookup_match(&marker, filter);
                 let test = match matched {
-                    P::E(e) if e.prec == expr::PRED => e,
+                    // The next LOOKUP JOIN would overwrite the marker: keep a flag.
+                    P::E(e) if e.prec == expr::PRED && !self.several_lookups => e,
                     other => {
-                        let flag = format!("in_{}", lookup.short.replace('-', "_"));
+                        let mut flag = format!("in_{}", lookup.short.replace('-', "_"));
+                        let taken = |tx: &Self, f: &str| {
+                            tx.scope.get(f).is_some()
+                                || tx.lookup_tests.iter().any(|(_, e)| unquote(&e.text) == f)
+                        };
+                        let base = flag.clone();
+                        let mut i = 1;
+                        while taken(self, &flag) {
+                            flag = format!("{base}_{i}");
+                            i += 1;
+                        }
                         self.push(format!(
                             "EVAL {} = {}",
                             lit::ident(&flag),
@@ -1224,6 +1310,33 @@ impl Tx<'_> {
             ""
         };
         self.push(format!("FROM {}{metadata}", list.join(", ")));
+        // `x in (watchlist)` in a branch: its LOOKUP JOIN, before the conditions.
+        let tests: Vec<&Predicate> = inputs
+            .iter()
+            .flat_map(|p| &p.stages)
+            .filter_map(|s| match s {
+                Stage::Filter { predicate, .. } => Some(predicate),
+                _ => None,
+            })
+            .collect();
+        let outer = self.several_lookups;
+        self.several_lookups = tests
+            .iter()
+            .map(|q| super::query::lookup_test_count(q))
+            .sum::<usize>()
+            > 1;
+        for (p, (t, _)) in inputs.iter().zip(tables) {
+            self.scope = Scope::of_tables(vec![t.clone()]);
+            for s in &p.stages {
+                if let Stage::Filter { predicate, at } = s
+                    && self.lookups_allowed
+                {
+                    self.here = Some(*at);
+                    self.lookup_tests_for(predicate);
+                }
+            }
+        }
+        self.several_lookups = outer;
         let mut conds = vec![];
         for (p, (t, w)) in inputs.iter().zip(tables) {
             self.scope = Scope::of_tables(vec![t.clone()]);
@@ -1440,4 +1553,17 @@ fn union_of_tables(a: &Source, b: &Source) -> Option<Source> {
         source_column: None,
         inner: false,
     })
+}
+
+/// The columns a pipeline and the pipelines it joins read.
+fn pipeline_reads(p: &Pipeline, out: &mut BTreeSet<String>) {
+    if let Source::Union { inputs, .. } = &p.source {
+        inputs.iter().for_each(|i| pipeline_reads(i, out));
+    }
+    for s in &p.stages {
+        out.extend(super::query::stage_refs(s).0);
+        if let Stage::Join { right, .. } = s {
+            pipeline_reads(right, out);
+        }
+    }
 }

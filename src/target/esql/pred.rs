@@ -1095,6 +1095,40 @@ impl Tx<'_> {
                     Ty::Date,
                 ))
             }
+            "datetime_part" if args.len() == 2 => {
+                let a = a()?;
+                let unit = string_literal(&a[0]).ok_or_else(unsupported)?;
+                // ChronoField names; KQL's week_of_year (ISO 8601) and quarter have none.
+                let part = match unit.to_ascii_lowercase().as_str() {
+                    "year" => "year",
+                    "month" => "month_of_year",
+                    "day" => "day_of_month",
+                    "dayofyear" => "day_of_year",
+                    "hour" => "hour_of_day",
+                    "minute" => "minute_of_hour",
+                    "second" => "second_of_minute",
+                    "millisecond" => "milli_of_second",
+                    "microsecond" => "micro_of_second",
+                    "nanosecond" => "nano_of_second",
+                    _ => return Err(unsupported()),
+                };
+                Ok(expr::call(
+                    "DATE_EXTRACT",
+                    &[E::string(part), a[1].clone()],
+                    Ty::Num,
+                ))
+            }
+            "base64_decodestring" => one("FROM_BASE64", a()?, Ty::Str),
+            // `isnotempty(x)` used as a value (`countif(isnotempty(x))`).
+            "isempty" | "isnotempty" | "isnull" | "isnotnull" if args.len() == 1 => {
+                let pred = Predicate::Empty {
+                    value: args[0].clone(),
+                    null_only: matches!(f, "isnull" | "isnotnull"),
+                    negated: matches!(f, "isnotempty" | "isnotnull"),
+                    at: Span::default(),
+                };
+                Ok(self.pred_strict(&pred)?.expr())
+            }
             "hourofday" | "getyear" | "getmonth" | "dayofmonth" if args.len() == 1 => {
                 let part = match f {
                     "hourofday" => "hour_of_day",

@@ -152,6 +152,11 @@ pub struct Tx<'a> {
     pub lookup_tests: Vec<(usize, E)>,
     /// Lookup indices the query reads, for the rule's setup note.
     pub lookup_indices: Vec<String>,
+    /// Lookup indices read by membership tests, and whether their keys are lower case.
+    pub lookup_cases: Vec<(String, bool)>,
+    /// The condition being written has several lookup tests (each LOOKUP JOIN
+    /// overwrites the previous one's columns, so each test is kept as a flag).
+    pub several_lookups: bool,
     /// A `STATS` or `LOOKUP JOIN`-free non-aggregating query (for `METADATA`).
     pub aggregates: bool,
     /// Reading a field Elastic has no equivalent of gives NULL (said) rather than
@@ -161,6 +166,8 @@ pub struct Tx<'a> {
     pub correlation_failure: Option<String>,
     /// Columns that hold the values of several rows after a correlation (Sentinel names).
     pub list_cols: BTreeSet<String>,
+    /// `list_cols` as they were before the current stage (which may clear them).
+    pub stage_lists: BTreeSet<String>,
     said: BTreeSet<String>,
     fresh: usize,
 }
@@ -182,8 +189,11 @@ impl<'a> Tx<'a> {
             lookups_allowed: true,
             lookup_tests: vec![],
             lookup_indices: vec![],
+            lookup_cases: vec![],
+            several_lookups: false,
             aggregates: false,
             list_cols: BTreeSet::new(),
+            stage_lists: BTreeSet::new(),
             correlation_failure: None,
             missing_is_null: false,
             said: BTreeSet::new(),
@@ -264,6 +274,7 @@ impl<'a> Tx<'a> {
             said: self.said.clone(),
             lookup_tests: self.lookup_tests.clone(),
             lookup_indices: self.lookup_indices.clone(),
+            lookup_cases: self.lookup_cases.clone(),
             aggregates: self.aggregates,
             list_cols: self.list_cols.clone(),
         }
@@ -277,6 +288,7 @@ impl<'a> Tx<'a> {
         self.said = c.said;
         self.lookup_tests = c.lookup_tests;
         self.lookup_indices = c.lookup_indices;
+        self.lookup_cases = c.lookup_cases;
         self.aggregates = c.aggregates;
         self.list_cols = c.list_cols;
     }
@@ -445,6 +457,21 @@ impl<'a> Tx<'a> {
             }
             if path.path.is_empty() {
                 return Ok(E::column(&col.esql, col.ty));
+            }
+            // `parts[1]` of a computed array (`split()`): one of its values.
+            if let (Origin::Computed, [PathStep::Index(i)]) = (&col.origin, path.path.as_slice())
+                && !col.object
+            {
+                let v = E::column(&col.esql, col.ty);
+                let ty = match col.ty {
+                    Ty::Any | Ty::Null => Ty::Str,
+                    t => t,
+                };
+                return Ok(match *i {
+                    0 => expr::call("MV_FIRST", &[v], ty),
+                    -1 => expr::call("MV_LAST", &[v], ty),
+                    i => expr::call("MV_SLICE", &[v, E::long(i), E::long(i)], ty),
+                });
             }
             return match &col.origin {
                 Origin::Source {
@@ -868,6 +895,7 @@ impl<'a> Tx<'a> {
     pub fn stage(&mut self, stage: &Stage, rest: &[Stage]) {
         let span = stage.span();
         self.here = Some(span);
+        self.stage_lists = self.list_cols.clone();
         self.list_check(stage, span);
         match stage {
             Stage::Filter { predicate, .. } => self.filter(predicate, span),
@@ -1016,9 +1044,12 @@ impl<'a> Tx<'a> {
             self.where_line(p, span);
         }
         if !lookup.is_empty() {
+            let outer = self.several_lookups;
+            self.several_lookups = lookup.iter().map(|q| lookup_test_count(q)).sum::<usize>() > 1;
             for q in &lookup {
                 self.lookup_tests_for(q);
             }
+            self.several_lookups = outer;
             let p = expr::and(lookup.iter().map(|q| self.pred(q, false)).collect());
             self.where_line(p, span);
         }
@@ -1718,6 +1749,7 @@ pub struct Checkpoint {
     said: BTreeSet<String>,
     lookup_tests: Vec<(usize, E)>,
     lookup_indices: Vec<String>,
+    lookup_cases: Vec<(String, bool)>,
     aggregates: bool,
     list_cols: BTreeSet<String>,
 }
@@ -1964,6 +1996,16 @@ pub fn stage_defs(stage: &Stage) -> BTreeSet<String> {
         _ => {}
     }
     out
+}
+
+/// How many membership tests against a lookup index a condition has.
+pub fn lookup_test_count(p: &Predicate) -> usize {
+    match p {
+        Predicate::And { all } => all.iter().map(lookup_test_count).sum(),
+        Predicate::Or { any } => any.iter().map(lookup_test_count).sum(),
+        Predicate::InQuery { query, .. } => usize::from(super::join::reads_lookup(query)),
+        _ => 0,
+    }
 }
 
 /// Does a condition test membership in a watchlist?
