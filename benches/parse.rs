@@ -4,6 +4,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+// The allocator of the kqlc binary (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn parse_corpus(c: &mut Criterion) {

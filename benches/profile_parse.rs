@@ -1,6 +1,10 @@
 //! Not a benchmark: a loop for profilers (`perf record cargo bench --bench profile_parse`).
 #[path = "../tests/common/mod.rs"]
 mod common;
+// The allocator of the kqlc binary (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let queries: Vec<String> = common::corpus_queries()
         .into_iter()

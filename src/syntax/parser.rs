@@ -419,9 +419,12 @@ struct Builder<'t> {
     text: &'t str,
 }
 
+/// The pair's extent without trailing whitespace: pest skips trivia before trying an
+/// optional or repeated tail (`sort_key = { expr ~ order? }`), so a rule that ends in one
+/// also covers the line break after it, and a code frame would underline the next line.
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    Span::new(s.start(), s.start() + s.as_str().trim_end().len())
 }
 
 /// Operator precedence, loosest first.
