@@ -187,6 +187,43 @@ fn out_dir_mirrors_inputs_per_target() {
 }
 
 #[test]
+fn converting_again_rewrites_changed_outputs_only() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let args = [
+        "convert",
+        "examples/rules/seeds",
+        "--to",
+        "spl,kql",
+        "--out",
+        path_arg(out_dir.path()),
+        "--quiet",
+    ];
+    kqlc(&args);
+    let edited = out_dir
+        .path()
+        .join("spl/tap-added-to-entra-connector-account.spl");
+    let kept = out_dir
+        .path()
+        .join("kql/tap-added-to-entra-connector-account.kql");
+    let original = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, "edited by hand").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+    let set_mtime = |p: &Path| {
+        std::fs::File::options()
+            .append(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap()
+    };
+    set_mtime(&kept);
+    kqlc(&args);
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), original);
+    let mtime = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    assert_eq!(mtime, old, "an unchanged output is not rewritten");
+}
+
+#[test]
 fn bad_input_does_not_stop_a_batch() {
     let inputs = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ mod inputs;
 pub mod tree;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -447,6 +447,7 @@ fn convert(args: &ConvertArgs) -> u8 {
     let mut failed = false;
     let mut approximated = false;
     let mut rule_count = 0;
+    let mut outputs = vec![];
     for file in &results {
         failed |= file.failed();
         if !args.quiet {
@@ -481,19 +482,20 @@ fn convert(args: &ConvertArgs) -> u8 {
                     Some(dir) => {
                         let path =
                             batch::output_path(dir, t.target, *format, &file.relative, rule.index);
-                        if let Err(e) = write_file(&path, &t.text) {
-                            failed = true;
-                            let _ = writeln!(
-                                stderr,
-                                "error[{}]: cannot write `{}`: {e}",
-                                Code::WriteFailed.as_str(),
-                                path.display()
-                            );
-                        }
+                        outputs.push((path, t.text.as_str()));
                     }
                 }
             }
         }
+    }
+    for (path, e) in write_files(&outputs) {
+        failed = true;
+        let _ = writeln!(
+            stderr,
+            "error[{}]: cannot write `{}`: {e}",
+            Code::WriteFailed.as_str(),
+            path.display()
+        );
     }
     let tallies = batch::tally(&results, &targets);
     if args.out.is_some() || rule_count > 1 || args.quiet {
@@ -626,6 +628,34 @@ fn check(args: &CheckArgs) -> u8 {
         }
         EXIT_FAILED
     }
+}
+
+/// Writes the outputs of a batch, in parallel: on a disk, creating thousands of files
+/// costs more than converting the rules. Each directory is created once. Returns the
+/// files that could not be written, in input order.
+fn write_files<'a>(outputs: &'a [(PathBuf, &str)]) -> Vec<(&'a Path, std::io::Error)> {
+    use rayon::prelude::*;
+    let dirs: std::collections::BTreeSet<&Path> =
+        outputs.iter().filter_map(|(p, _)| p.parent()).collect();
+    let mut dir_errors = std::collections::BTreeMap::new();
+    for dir in dirs {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            dir_errors.insert(dir, e.to_string());
+        }
+    }
+    outputs
+        .par_iter()
+        .filter_map(|(path, text)| {
+            let result = match path.parent().and_then(|d| dir_errors.get(d)) {
+                Some(e) => Err(std::io::Error::other(e.clone())),
+                // An unchanged output is left alone: cheaper than truncating and
+                // rewriting it, and its modification time stays meaningful.
+                None if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) => Ok(()),
+                None => std::fs::write(path, text),
+            };
+            result.err().map(|e| (path.as_path(), e))
+        })
+        .collect()
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
