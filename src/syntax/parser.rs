@@ -333,7 +333,8 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::between_op | Rule::between_tail => "`between`",
         Rule::ident => "a name",
         Rule::word => "a name",
-        Rule::function_name | Rule::call => "a function call",
+        Rule::function_name | Rule::call | Rule::call_parens => "a function call",
+        Rule::name_or_call => "a name",
         Rule::string_lit | Rule::quoted_string | Rule::verbatim_string => "a string literal",
         Rule::long | Rule::real | Rule::hex_long => "a number",
         Rule::timespan => "a timespan such as `1h`",
@@ -1484,7 +1485,7 @@ impl<'t> Builder<'t> {
         let span = span_of(&pair);
         match pair.as_rule() {
             Rule::paren_pipe => self.pipe_expr(pair.into_inner().next().unwrap()),
-            Rule::call => self.call(pair),
+            Rule::name_or_call => self.name_or_call(pair),
             Rule::ident => self.name_expr(pair),
             Rule::star => Ok(Expr {
                 kind: ExprKind::Star,
@@ -1517,6 +1518,30 @@ impl<'t> Builder<'t> {
             },
             span,
         })
+    }
+
+    /// `f(...)` is a call, a bare `f` a name.
+    fn name_or_call(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
+        let mut inner = pair.into_inner();
+        let name_pair = inner.next().unwrap();
+        let name = name_pair.as_str().to_string();
+        match inner.next() {
+            Some(parens) => {
+                let span = span_of(&name_pair).to(span_of(&parens));
+                let args = match parens.into_inner().next() {
+                    Some(a) => self.args(a)?,
+                    None => vec![],
+                };
+                Ok(Expr {
+                    kind: ExprKind::Call { name, args },
+                    span,
+                })
+            }
+            None => Ok(Expr {
+                kind: ExprKind::Name { name },
+                span: span_of(&name_pair),
+            }),
+        }
     }
 
     fn call(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
