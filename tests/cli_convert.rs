@@ -260,6 +260,42 @@ fn bad_input_does_not_stop_a_batch() {
     );
 }
 
+#[test]
+fn inputs_writing_the_same_output_are_reported() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        a.path().join("rule.kql"),
+        "SigninLogs | where ResultType == 0",
+    )
+    .unwrap();
+    std::fs::write(
+        b.path().join("rule.kql"),
+        "AuditLogs | where Result == 'success'",
+    )
+    .unwrap();
+    let out = kqlc(&[
+        "convert",
+        path_arg(a.path()),
+        path_arg(b.path()),
+        "--to",
+        "kql",
+        "--out",
+        path_arg(out_dir.path()),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("two inputs write"),
+        "{}",
+        stderr(&out)
+    );
+    let written = std::fs::read_to_string(out_dir.path().join("kql/rule.kql")).unwrap();
+    assert!(
+        written.contains("AuditLogs"),
+        "the later input is kept: {written}"
+    );
+}
+
 fn exact_rule_path() -> PathBuf {
     common::crate_dir().join(EXACT_RULE)
 }

@@ -488,6 +488,26 @@ fn convert(args: &ConvertArgs) -> u8 {
             }
         }
     }
+    // Two inputs with the same relative path (`kqlc convert a/ b/`) map to one output:
+    // the later one is written, as the inputs are ordered, and the clash is reported.
+    let mut last = std::collections::HashMap::new();
+    for (i, (path, _)) in outputs.iter().enumerate() {
+        if last.insert(path.as_path(), i).is_some() {
+            failed = true;
+            let _ = writeln!(
+                stderr,
+                "error[{}]: two inputs write `{}`; the later one is kept",
+                Code::WriteFailed.as_str(),
+                path.display()
+            );
+        }
+    }
+    let outputs: Vec<_> = outputs
+        .iter()
+        .enumerate()
+        .filter(|(i, (path, _))| last[path.as_path()] == *i)
+        .map(|(_, o)| o.clone())
+        .collect();
     for (path, e) in write_files(&outputs) {
         failed = true;
         let _ = writeln!(
