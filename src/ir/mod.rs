@@ -672,6 +672,23 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Stage {
+    /// Whether the stage works row by row, each output row made from one input row: it
+    /// gives the same rows applied to a union as applied to each of its inputs.
+    pub fn is_row_wise(&self) -> bool {
+        matches!(
+            self,
+            Stage::Filter { .. }
+                | Stage::Compute { .. }
+                | Stage::Project { .. }
+                | Stage::Drop { .. }
+                | Stage::Keep { .. }
+                | Stage::Rename { .. }
+                | Stage::Reorder { .. }
+                | Stage::Expand { .. }
+                | Stage::Parse { .. }
+        )
+    }
+
     /// Where the operator this stage comes from is, in the query text.
     pub fn span(&self) -> Span {
         match self {

@@ -1038,7 +1038,7 @@ impl<'t> Builder<'t> {
             Rule::make_series_op => self.make_series(next().unwrap(), &mut next)?,
             Rule::evaluate_op => {
                 let options = self.options(next().unwrap())?;
-                let plugin = self.call(next().unwrap())?;
+                let plugin = self.name_or_call(next().unwrap())?;
                 let mut schema = None;
                 while let Some(p) = next() {
                     schema
@@ -1052,7 +1052,7 @@ impl<'t> Builder<'t> {
                 }
             }
             Rule::invoke_op => OperatorKind::Invoke {
-                function: self.call(next().unwrap())?,
+                function: self.name_or_call(next().unwrap())?,
             },
             Rule::render_op => {
                 let chart = self.ident(next().unwrap())?;
@@ -1520,7 +1520,8 @@ impl<'t> Builder<'t> {
         })
     }
 
-    /// `f(...)` is a call, a bare `f` a name.
+    /// `f(...)` is a call, a bare `f` a name. Also reads `call`, whose parentheses the
+    /// grammar requires.
     fn name_or_call(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
         let mut inner = pair.into_inner();
         let name_pair = inner.next().unwrap();
@@ -1542,20 +1543,6 @@ impl<'t> Builder<'t> {
                 span: span_of(&name_pair),
             }),
         }
-    }
-
-    fn call(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
-        let span = span_of(&pair);
-        let mut inner = pair.into_inner();
-        let name = inner.next().unwrap().as_str().to_string();
-        let args = match inner.next() {
-            Some(a) => self.args(a)?,
-            None => vec![],
-        };
-        Ok(Expr {
-            kind: ExprKind::Call { name, args },
-            span,
-        })
     }
 
     fn args(&self, pair: Pair<'_, Rule>) -> Result<Vec<Expr>> {

@@ -549,14 +549,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             negated,
             ..
         } => {
-            let (op, wrap_not) = match (test, case_sensitive, negated) {
-                (ListTest::Equals, true, false) => (ListOp::In, false),
-                (ListTest::Equals, true, true) => (ListOp::NotIn, false),
-                (ListTest::Equals, false, false) => (ListOp::InCi, false),
-                (ListTest::Equals, false, true) => (ListOp::NotInCi, false),
-                (ListTest::AnyTerm, _, n) => (ListOp::HasAny, *n),
-                (ListTest::AllTerms, _, n) => (ListOp::HasAll, *n),
-            };
+            let (op, wrap_not) = list_op(*test, *case_sensitive, *negated);
             let e = expr(ExprKind::List {
                 op,
                 operand: Box::new(scalar(v)),
@@ -572,14 +565,7 @@ pub fn predicate(p: &Predicate) -> Expr {
             negated,
             ..
         } => {
-            let (op, wrap_not) = match (test, case_sensitive, negated) {
-                (ListTest::Equals, true, false) => (ListOp::In, false),
-                (ListTest::Equals, true, true) => (ListOp::NotIn, false),
-                (ListTest::Equals, false, false) => (ListOp::InCi, false),
-                (ListTest::Equals, false, true) => (ListOp::NotInCi, false),
-                (ListTest::AnyTerm, _, n) => (ListOp::HasAny, *n),
-                (ListTest::AllTerms, _, n) => (ListOp::HasAll, *n),
-            };
+            let (op, wrap_not) = list_op(*test, *case_sensitive, *negated);
             let e = expr(ExprKind::List {
                 op,
                 operand: Box::new(scalar(v)),
@@ -736,6 +722,19 @@ pub fn scalar(s: &Scalar) -> Expr {
             index: Box::new(scalar(index)),
         }),
         Scalar::Subquery { query } => call("toscalar", vec![pipeline(query)]),
+    }
+}
+
+/// The KQL list operator for a membership test, and whether it must be wrapped in
+/// `not()` (`has_any` and `has_all` have no negated form).
+fn list_op(test: ListTest, case_sensitive: bool, negated: bool) -> (ListOp, bool) {
+    match (test, case_sensitive, negated) {
+        (ListTest::Equals, true, false) => (ListOp::In, false),
+        (ListTest::Equals, true, true) => (ListOp::NotIn, false),
+        (ListTest::Equals, false, false) => (ListOp::InCi, false),
+        (ListTest::Equals, false, true) => (ListOp::NotInCi, false),
+        (ListTest::AnyTerm, _, n) => (ListOp::HasAny, n),
+        (ListTest::AllTerms, _, n) => (ListOp::HasAll, n),
     }
 }
 

@@ -1457,7 +1457,7 @@ fn merge(a: &Pipeline, b: &Pipeline) -> Option<Pipeline> {
     }
     let mut stages = vec![];
     for (sa, sb) in a.stages.iter().zip(&b.stages) {
-        if differences > 0 && !row_wise(sa) {
+        if differences > 0 && !same_rows_over_union(sa) {
             return None;
         }
         if sa == sb {
@@ -1499,25 +1499,18 @@ fn merge(a: &Pipeline, b: &Pipeline) -> Option<Pipeline> {
     Some(Pipeline { source, stages })
 }
 
-/// Row-by-row steps, which give the same rows applied to a union or to each input.
-fn row_wise(s: &Stage) -> bool {
-    matches!(
-        s,
-        Stage::Filter { .. }
-            | Stage::Compute { .. }
-            | Stage::Project { .. }
-            | Stage::Drop { .. }
-            | Stage::Keep { .. }
-            | Stage::Rename { .. }
-            | Stage::Reorder { .. }
-            | Stage::Expand { .. }
-            | Stage::Parse { .. }
-            | Stage::Sort { .. }
-            | Stage::Join {
-                kind: JoinKind::Inner,
-                ..
-            }
-    )
+/// Steps that give the same rows applied to a union or to each input: the row-wise
+/// ones, a sort (it orders the rows, it does not change them) and an inner join.
+fn same_rows_over_union(s: &Stage) -> bool {
+    s.is_row_wise()
+        || matches!(
+            s,
+            Stage::Sort { .. }
+                | Stage::Join {
+                    kind: JoinKind::Inner,
+                    ..
+                }
+        )
 }
 
 fn union_of_tables(a: &Source, b: &Source) -> Option<Source> {

@@ -302,7 +302,7 @@ impl<'a> Planner<'a> {
                 let split = p
                     .stages
                     .iter()
-                    .position(|s| !row_wise(s))
+                    .position(|s| !distributes_over_union(s))
                     .unwrap_or(p.stages.len());
                 let (prefix, rest) = p.stages.split_at(split);
                 let mut units = vec![];
@@ -1278,17 +1278,15 @@ pub fn sigma_field(
     }
 }
 
-/// Whether a stage works row by row, so that it distributes over a `union`.
-fn row_wise(s: &Stage) -> bool {
-    !matches!(
-        s,
-        Stage::Aggregate { .. }
-            | Stage::Distinct { .. }
-            | Stage::Count { .. }
-            | Stage::Limit { .. }
-            | Stage::Top { .. }
-            | Stage::Sort { .. }
-    )
+/// Whether a stage after a `union` is moved into each input: the row-wise ones, joins,
+/// unresolved functions and unsupported operators (each then planned, or reported, per
+/// input).
+fn distributes_over_union(s: &Stage) -> bool {
+    s.is_row_wise()
+        || matches!(
+            s,
+            Stage::Join { .. } | Stage::Unsupported(_) | Stage::UnresolvedInvoke { .. }
+        )
 }
 
 /// `TimeGenerated > ago(1h)`: the time column and the window in seconds.

@@ -23,7 +23,7 @@
 //! join keys are).
 
 use super::Tr;
-use super::pipeline::{Head, Spl, row_wise};
+use super::pipeline::{Head, Spl};
 use super::scalar::value_of;
 use super::scope::{Binding, Kind, Ref, Scope};
 use super::text;
@@ -55,7 +55,7 @@ fn streaming_ir(p: &Pipeline) -> bool {
         Source::Union { inputs, .. } => inputs.iter().all(streaming_ir),
         _ => false,
     };
-    source && p.stages.iter().all(row_wise)
+    source && p.stages.iter().all(Stage::is_row_wise)
 }
 
 /// Aggregates whose `stats` function reads its condition (so it can be limited to one

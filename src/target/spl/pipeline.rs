@@ -45,22 +45,6 @@ impl Spl {
     }
 }
 
-/// Stages that work row by row (a union of inputs distributes over them).
-pub(super) fn row_wise(s: &Stage) -> bool {
-    matches!(
-        s,
-        Stage::Filter { .. }
-            | Stage::Compute { .. }
-            | Stage::Project { .. }
-            | Stage::Drop { .. }
-            | Stage::Keep { .. }
-            | Stage::Rename { .. }
-            | Stage::Reorder { .. }
-            | Stage::Expand { .. }
-            | Stage::Parse { .. }
-    )
-}
-
 impl Tr<'_> {
     /// The rule's query as an SPL search.
     pub(super) fn main_search(&mut self) -> String {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::Tr;
 use super::expr::{E, S};
-use super::pipeline::{Head, Spl, row_wise};
+use super::pipeline::{Head, Spl};
 use super::scope::{Binding, Kind, Scope};
 use super::text;
 use crate::diag::Code;
@@ -71,7 +71,10 @@ pub(super) fn factor(p: &Pipeline) -> Pipeline {
 fn mask(p: &Pipeline, linear: bool, found: &mut Vec<(String, bool)>) -> Pipeline {
     let source = match &p.source {
         Source::Table { name, window, at } => {
-            found.push((name.clone(), linear && p.stages.iter().all(row_wise)));
+            found.push((
+                name.clone(),
+                linear && p.stages.iter().all(Stage::is_row_wise),
+            ));
             Source::Table {
                 name: format!("\u{0}{}", found.len() - 1),
                 window: window.clone(),
@@ -92,7 +95,7 @@ fn mask(p: &Pipeline, linear: bool, found: &mut Vec<(String, bool)>) -> Pipeline
             } => {
                 let right_linear = linear
                     && matches!(kind, JoinKind::Inner | JoinKind::InnerUnique)
-                    && p.stages[i + 1..].iter().all(row_wise);
+                    && p.stages[i + 1..].iter().all(Stage::is_row_wise);
                 stages.push(Stage::Join {
                     kind: *kind,
                     right: mask(right, right_linear, found),
@@ -187,7 +190,9 @@ impl Tr<'_> {
         let mut subs = vec![];
         let mut scope = Scope::tables(vec![]);
         scope.open = false;
-        let non_streaming = inputs.iter().any(|i| i.stages.iter().any(|s| !row_wise(s)));
+        let non_streaming = inputs
+            .iter()
+            .any(|i| i.stages.iter().any(|s| !s.is_row_wise()));
         if non_streaming {
             self.warn(
                 Code::TargetLimit,
